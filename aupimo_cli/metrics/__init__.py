@@ -1,0 +1,30 @@
+"""The metric core: pure functions on numpy arrays, exact and fast.
+
+``from aupimo_cli.metrics import pixel_auroc, aupro, aupimo`` and friends. Every function takes anomaly maps
+and masks as (N, H, W) arrays or as sequences of 2-D arrays whose shapes may differ per image, and never
+modifies its inputs.
+"""
+
+from .pimo import (
+    AUPIMOResult,
+    FPRBoundUnreachableError,
+    PIMOResult,
+    aupimo,
+    pimo_curves,
+)
+from .pro import aupro, aupro_key, pixel_metrics, pro_curve
+from .roc import image_auroc, pixel_auroc
+
+__all__ = [
+    "AUPIMOResult",
+    "FPRBoundUnreachableError",
+    "PIMOResult",
+    "aupimo",
+    "aupro",
+    "aupro_key",
+    "image_auroc",
+    "pimo_curves",
+    "pixel_auroc",
+    "pixel_metrics",
+    "pro_curve",
+]

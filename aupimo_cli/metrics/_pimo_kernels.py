@@ -1,0 +1,65 @@
+"""Numba kernel for PIMO: per-image counts of pixels at or above each threshold of a linspace.
+
+Instead of comparing every pixel with every threshold, each pixel is placed in its threshold bucket in
+O(1) (an estimate from the linspace step, corrected against the actual float thresholds, so the result is
+exactly ``searchsorted(thresholds, value, side="right")``), and a reverse cumulative sum over the buckets
+gives the count at every threshold of the requested range. The work is O(pixels + thresholds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+
+@numba.njit(cache=True, nogil=True)
+def counts_at_or_above(
+    values: NDArray[Any],
+    mask: NDArray[np.bool_],
+    use_mask: bool,
+    thresholds: NDArray[Any],
+    first: int,
+    last: int,
+) -> NDArray[np.int64]:
+    """Count, for each threshold index k in [first, last], the pixels with ``value >= thresholds[k]``.
+
+    Args:
+        values: scores of one image, flattened, shape (P,).
+        mask: boolean, shape (P,); only pixels where it is True are counted when `use_mask` is True.
+        use_mask: count only the masked pixels (True) or every pixel (False).
+        thresholds: strictly increasing thresholds, shape (K,), an (approximately) linear spacing.
+        first, last: the inclusive range of threshold indices to count for, 0 <= first <= last < K.
+
+    Returns:
+        int64 counts of shape (last - first + 1,), non-increasing.
+    """
+    num_thresholds = thresholds.shape[0]
+    low = np.float64(thresholds[0])
+    step = (np.float64(thresholds[num_thresholds - 1]) - low) / (num_thresholds - 1)
+    first_threshold = thresholds[first]
+    width = last - first + 1
+    # hist[j], j in 1..width: pixels whose number of thresholds <= value, capped at last + 1, is first + j.
+    hist = np.zeros(width + 1, dtype=np.int64)
+    for p in range(values.shape[0]):
+        if use_mask and not mask[p]:
+            continue
+        value = values[p]
+        if value < first_threshold:
+            continue
+        # Estimate how many thresholds are <= value, then correct against the float thresholds.
+        estimate = (np.float64(value) - low) / step + 1.0
+        above = num_thresholds if estimate >= num_thresholds else max(int(estimate), 0)
+        while above < num_thresholds and thresholds[above] <= value:
+            above += 1
+        while above > 0 and thresholds[above - 1] > value:
+            above -= 1
+        hist[min(above, last + 1) - first] += 1
+    counts = np.empty(width, dtype=np.int64)
+    running = np.int64(0)
+    for k in range(width - 1, -1, -1):
+        running += hist[k + 1]
+        counts[k] = running
+    return counts
