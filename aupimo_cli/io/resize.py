@@ -1,0 +1,39 @@
+"""Resizing anomaly maps to the full (mask) resolution."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+
+def resize_bilinear(amap: NDArray[np.float32], shape: tuple[int, int]) -> NDArray[np.float32]:
+    """Resize a map bilinearly to `shape`, exactly as the AUPIMO protocol resizes maps back.
+
+    This is ``cv2.resize(amap, (W, H), interpolation=cv2.INTER_LINEAR)``: bilinear interpolation with
+    half-pixel centres (source coordinate ``(dst + 0.5) * in / out - 0.5``, clamped at the borders) and no
+    antialiasing, the same as ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``.
+    Downsampling by an integer factor 2 therefore averages 2x2 blocks. The map is never cropped; changing
+    the aspect ratio is allowed.
+
+    Args:
+        amap: the map, shape (h, w), float32 (other real dtypes are converted to float32).
+        shape: the target (H, W) in pixels.
+
+    Returns:
+        The resized float32 map of shape (H, W); `amap` itself (no copy) when its shape already is `shape`.
+
+    Raises:
+        ValueError: `amap` is not 2-D or `shape` is not two positive sizes.
+    """
+    height, width = (int(size) for size in shape)
+    if amap.ndim != 2:
+        raise ValueError(f"`amap` must be 2-D (H, W), but it has shape {amap.shape}.")
+    if height <= 0 or width <= 0:
+        raise ValueError(f"`shape` must be two positive sizes (H, W), not {tuple(shape)}.")
+    if amap.shape == (height, width) and amap.dtype == np.float32:
+        return amap
+    source = np.ascontiguousarray(amap, dtype=np.float32)
+    if source.shape == (height, width):
+        return source
+    return cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
