@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import gib, measure, synthetic_category
+from _common import gib, measure
+
+from aupimo_cli.synthetic import synthetic_category
 
 
 def main() -> None:

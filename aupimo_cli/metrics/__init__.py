@@ -12,7 +12,7 @@ from .pimo import (
     aupimo,
     pimo_curves,
 )
-from .pro import aupro, aupro_key, pixel_metrics, pro_curve
+from .pro import aupro, aupro_key, count_regions, pixel_metrics, pro_curve
 from .roc import image_auroc, pixel_auroc
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "aupimo",
     "aupro",
     "aupro_key",
+    "count_regions",
     "image_auroc",
     "pimo_curves",
     "pixel_auroc",

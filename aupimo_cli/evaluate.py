@@ -1,0 +1,317 @@
+"""Evaluate one dataset category from folders of maps and masks: the code path behind ``aupimo evaluate``.
+
+`evaluate_category` pairs and loads the files (``aupimo_cli.io``), runs the metric core and assembles every
+output as plain data; `write_evaluation` writes that data as one atomic set of files (``aupimo_cli.report``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError
+from .io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs
+from .io.loader import LoadedCategory, load_category
+from .metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
+from .metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
+from .report.atomic import staged_folder
+from .report.writers import write_json, write_metric_files, write_per_image, write_summary
+
+METRIC_NAMES: tuple[str, ...] = ("auroc", "aupro", "aupimo", "image_auroc")
+
+
+class Progress(Protocol):
+    """Where long stages report progress (the CLI draws a rich progress bar; the library stays silent)."""
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        """Start a new stage; `total` is its number of steps, or None when unknown."""
+
+    def advance(self, steps: int = 1) -> None:
+        """Mark `steps` steps of the current stage done."""
+
+
+class SilentProgress:
+    """A `Progress` that shows nothing."""
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        return None
+
+    def advance(self, steps: int = 1) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """Everything that affects the results of an evaluation (and so goes into provenance.json)."""
+
+    metrics: tuple[str, ...] = METRIC_NAMES
+    aupro_limits: tuple[float, ...] = DEFAULT_FPR_LIMITS
+    fpr_bounds: tuple[float, float] = DEFAULT_FPR_BOUNDS
+    num_thresholds: int = DEFAULT_NUM_THRESHOLDS
+    normal_dirs: tuple[str, ...] = DEFAULT_NORMAL_DIRS
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.metrics if m not in METRIC_NAMES]
+        if unknown or not self.metrics:
+            raise InputError(
+                f"--metrics: unknown {', '.join(unknown) or 'empty list'}; choose from {','.join(METRIC_NAMES)}."
+            )
+        if not all(0 < limit <= 1 for limit in self.aupro_limits) or not self.aupro_limits:
+            raise InputError(f"--aupro-limits: every FPR limit must be in (0, 1], got {list(self.aupro_limits)}.")
+        if len(set(map(aupro_key, self.aupro_limits))) != len(self.aupro_limits):
+            raise InputError(f"--aupro-limits: limits must be distinct, got {list(self.aupro_limits)}.")
+        lower, upper = self.fpr_bounds
+        if not 0 < lower < upper <= 1:
+            raise InputError(f"--fpr-bounds: need 0 < lower < upper <= 1, got {lower:g},{upper:g}.")
+        if self.num_thresholds < 2:
+            raise InputError(f"--num-thresholds must be at least 2, got {self.num_thresholds}.")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metrics": list(self.metrics),
+            "aupro_limits": list(self.aupro_limits),
+            "fpr_bounds": list(self.fpr_bounds),
+            "num_thresholds": self.num_thresholds,
+            "normal_dirs": list(self.normal_dirs),
+            "force": self.force,
+        }
+
+
+@dataclass
+class Evaluation:
+    """The results of one category, ready to be written."""
+
+    summary: dict[str, Any]
+    per_image: dict[str, list[Any]]
+    pixel_values: dict[str, float]
+    aupimo_result: AUPIMOResult | None
+    provenance: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def category_name(maps_root: Path, given: str | None) -> str:
+    """`given`, else the MAPS folder's name, or its parent's when the folder is called ``test``."""
+    if given:
+        return given
+    resolved = Path(os.path.abspath(maps_root))
+    return resolved.parent.name if resolved.name == "test" else resolved.name
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_fingerprint(maps_root: Path, masks_root: Path, pairs: Sequence[ImagePair]) -> tuple[str, int]:
+    """SHA-256 over the sorted input files, each as relative path, size and SHA-256 of its content.
+
+    Returns:
+        (``"sha256:<hex>"``, number of files hashed).
+    """
+    files = [("maps/" + pair.map_path.relative_to(maps_root).as_posix(), pair.map_path) for pair in pairs]
+    files += [
+        ("masks/" + pair.mask_path.relative_to(masks_root).as_posix(), pair.mask_path)
+        for pair in pairs
+        if pair.mask_path is not None
+    ]
+    files.sort()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        hashes = list(pool.map(_sha256_file, [path for _, path in files]))
+    digest = hashlib.sha256()
+    for (name, path), content_hash in zip(files, hashes, strict=True):
+        digest.update(f"{name}\t{path.stat().st_size}\t{content_hash}\n".encode())
+    return "sha256:" + digest.hexdigest(), len(files)
+
+
+def _library_versions() -> dict[str, str]:
+    import cv2
+    import numba
+    import scipy
+    import tifffile
+
+    return {
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "opencv": cv2.__version__,
+        "scipy": scipy.__version__,
+        "tifffile": tifffile.__version__,
+    }
+
+
+def _aupimo_statistics(aupimos: np.ndarray | None, image_classes: np.ndarray) -> dict[str, float | None]:
+    keys = ("aupimo_mean", "aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3")
+    if aupimos is None:
+        return dict.fromkeys(keys)
+    scores = aupimos[image_classes == 1]
+    q1, median, q3 = np.percentile(scores, [25, 50, 75])
+    std = float(np.std(scores, ddof=1)) if scores.size > 1 else None
+    return dict(zip(keys, (float(scores.mean()), std, float(q1), float(median), float(q3)), strict=True))
+
+
+def _compute_metrics(
+    loaded: LoadedCategory, options: EvaluateOptions, progress: Progress, notes: list[str]
+) -> tuple[dict[str, float], AUPIMOResult | None, float | None, np.ndarray]:
+    """Run the requested metrics; returns (pixel values, AUPIMO result, image AUROC, image scores)."""
+    from .metrics import aupimo, image_auroc, pixel_metrics
+
+    labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
+    num_anomalous = int(labels.sum())
+    num_normal = labels.size - num_anomalous
+    image_scores = np.array([float(amap.max()) for amap in loaded.maps], dtype=np.float64)
+
+    if num_anomalous == 0:
+        raise InputError(
+            f"Every mask is empty: no anomalous image among {labels.size}, so no metric can be computed. "
+            "Check that MASKS is the ground-truth folder of this category."
+        )
+    if num_normal == 0 and "aupimo" in options.metrics:
+        raise InputError(
+            f"No normal image among {labels.size}: AUPIMO needs normal images (a folder named "
+            f"{'/'.join(options.normal_dirs)}, or empty masks). Leave it out with --metrics "
+            f"{','.join(m for m in options.metrics if m != 'aupimo') or 'auroc,aupro'}, or add the normal images."
+        )
+    if num_normal == 0 and "image_auroc" in options.metrics:
+        raise InputError(
+            "No normal image: image AUROC needs both normal and anomalous images. Leave it out with --metrics."
+        )
+
+    pixel_values: dict[str, float] = {}
+    aupimo_result: AUPIMOResult | None = None
+    try:
+        if "aupimo" in options.metrics:
+            progress.stage("AUPIMO")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RuntimeWarning)
+                aupimo_result = aupimo(
+                    loaded.maps,
+                    loaded.masks,
+                    fpr_bounds=options.fpr_bounds,
+                    num_thresholds=options.num_thresholds,
+                    force=options.force,
+                    paths=[pair.relpath for pair in loaded.pairs],
+                )
+            notes.extend(f"AUPIMO: {warning.message}" for warning in caught)
+        wanted_limits = tuple(options.aupro_limits) if "aupro" in options.metrics else ()
+        if "auroc" in options.metrics or wanted_limits:
+            progress.stage("pixel AUROC and AUPRO")
+            values = pixel_metrics(loaded.maps, loaded.masks, fpr_limits=wanted_limits)
+            pixel_values = {k: v for k, v in values.items() if k != "pixel_auroc" or "auroc" in options.metrics}
+    except ValueError as error:
+        raise InputError(str(error)) from error
+    image_value = image_auroc(image_scores, labels) if "image_auroc" in options.metrics else None
+    return pixel_values, aupimo_result, image_value, image_scores
+
+
+def evaluate_category(
+    maps_root: Path,
+    masks_root: Path,
+    options: EvaluateOptions,
+    *,
+    images_root: Path | None = None,
+    category: str | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Pair, load and evaluate one category; nothing is written.
+
+    Args:
+        maps_root: folder of anomaly maps, ``<defect>/<name>.<ext>``.
+        masks_root: folder of ground-truth masks, ``<defect>/<name>_mask.png`` or ``<defect>/<name>.png``.
+        options: the metrics and their parameters.
+        images_root: the dataset's original test images, for the sizes of normal images when masks disagree.
+        category: the category's name; by default derived from `maps_root` (see `category_name`).
+        progress: where to report progress; silent by default.
+
+    Raises:
+        InputError: any bad input, with a one-line message naming the file and the fix.
+    """
+    from .metrics import count_regions
+
+    progress = progress or SilentProgress()
+    notes: list[str] = []
+    pairs = find_pairs(maps_root, masks_root, options.normal_dirs)
+    progress.stage("loading maps and masks", total=len(pairs))
+    loaded = load_category(pairs, images_root=images_root, progress=progress.advance)
+    if loaded.num_aspect_changed:
+        notes.append(
+            f"{loaded.num_aspect_changed} map(s) have another aspect ratio than their mask and were resized "
+            "without cropping, as the AUPIMO protocol does (maps from center-cropped inputs cannot be detected)."
+        )
+    if loaded.num_empty_defect_masks:
+        notes.append(
+            f"{loaded.num_empty_defect_masks} mask(s) outside the normal folders are empty: those images count as "
+            "normal, as in the MVTec AD evaluation."
+        )
+
+    pixel_values, aupimo_result, image_value, image_scores = _compute_metrics(loaded, options, progress, notes)
+
+    progress.stage("fingerprinting inputs")
+    fingerprint, num_files = input_fingerprint(maps_root, masks_root, loaded.pairs)
+    labels = [int(mask.any()) for mask in loaded.masks]
+    aupimos = aupimo_result.aupimos if aupimo_result is not None else None
+    per_image: dict[str, list[Any]] = {
+        "path": [pair.relpath for pair in loaded.pairs],
+        "defect": [pair.defect for pair in loaded.pairs],
+        "label": labels,
+        "image_score": [float(v) for v in image_scores],
+        "aupimo": [None] * len(labels) if aupimos is None else [None if math.isnan(v) else float(v) for v in aupimos],
+        "mask_pixels": [int(np.count_nonzero(mask)) for mask in loaded.masks],
+        "num_regions": [count_regions(mask) for mask in loaded.masks],
+        "height": [int(mask.shape[0]) for mask in loaded.masks],
+        "width": [int(mask.shape[1]) for mask in loaded.masks],
+    }
+    num_anomalous = sum(labels)
+    summary: dict[str, Any] = {"category": category_name(maps_root, category)}
+    summary["pixel_auroc"] = pixel_values.get("pixel_auroc")
+    for limit in options.aupro_limits:
+        summary[aupro_key(limit)] = pixel_values.get(aupro_key(limit))
+    summary.update(_aupimo_statistics(aupimos, np.array(labels)))
+    summary.update(
+        {
+            "image_auroc": image_value,
+            "num_images": len(labels),
+            "num_normal": len(labels) - num_anomalous,
+            "num_anomalous": num_anomalous,
+            "fpr_lower_bound": options.fpr_bounds[0],
+            "fpr_upper_bound": options.fpr_bounds[1],
+            "thresh_lower_bound": aupimo_result.thresh_bounds[0] if aupimo_result else None,
+            "thresh_upper_bound": aupimo_result.thresh_bounds[1] if aupimo_result else None,
+            "version": __version__,
+        }
+    )
+    provenance = {
+        "tool": {"name": "aupimo-cli", "version": __version__},
+        "libraries": _library_versions(),
+        "options": options.to_json(),
+        "inputs": {
+            "maps": os.path.abspath(maps_root),
+            "masks": os.path.abspath(masks_root),
+            "images": None if images_root is None else os.path.abspath(images_root),
+            "num_files": num_files,
+        },
+        "fingerprint": fingerprint,
+    }
+    return Evaluation(summary, per_image, pixel_values, aupimo_result, provenance, notes)
+
+
+def write_evaluation(evaluation: Evaluation, out: Path, *, overwrite: bool) -> Path:
+    """Write every result file of `evaluation` into `out` as one atomic set; returns the absolute folder."""
+    with staged_folder(out, overwrite) as staging:
+        write_metric_files(staging, evaluation.pixel_values, evaluation.aupimo_result)
+        write_per_image(staging, evaluation.per_image)
+        write_summary(staging, evaluation.summary)
+        write_json(staging / "provenance.json", evaluation.provenance)
+    return Path(os.path.abspath(out))

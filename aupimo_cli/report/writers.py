@@ -1,0 +1,120 @@
+"""Writers of the result files (DESIGN section 3), all deterministic: the same results give the same bytes.
+
+Every writer takes the folder to write into (the staging folder of `atomic.staged_folder`) and plain data.
+JSON is strict (``null`` where a value is undefined) except ``aupimo/aupimos.json``, which keeps the
+reference's bare ``NaN`` tokens so that the AUPIMO paper's and anomalib's readers load it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..metrics.pimo import AUPIMOResult
+
+PER_IMAGE_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("defect", pa.string()),
+        ("label", pa.int8()),
+        ("image_score", pa.float64()),
+        ("aupimo", pa.float64()),
+        ("mask_pixels", pa.int64()),
+        ("num_regions", pa.int32()),
+        ("height", pa.int32()),
+        ("width", pa.int32()),
+    ]
+)
+
+
+def strict(value: Any) -> Any:
+    """`value` with every NaN/inf float replaced by None, recursively, for strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(item) for item in value]
+    return value
+
+
+def json_text(value: Any) -> str:
+    """Strict, indented JSON text with a final newline."""
+    return json.dumps(strict(value), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json_text(value), encoding="utf-8")
+
+
+def aupro_file_name(key: str) -> str:
+    """``aupro_30`` -> ``aupro.json`` (the 30% limit keeps the classic name), ``aupro_05`` -> ``aupro_05.json``."""
+    return "aupro.json" if key == "aupro_30" else f"{key}.json"
+
+
+def write_metric_files(folder: Path, pixel_values: Mapping[str, float], aupimo_result: AUPIMOResult | None) -> None:
+    """``auroc.json``, one ``aupro*.json`` per limit (``{"value": float}``) and ``aupimo/aupimos.json``."""
+    for key, value in pixel_values.items():
+        name = "auroc.json" if key == "pixel_auroc" else aupro_file_name(key)
+        write_json(folder / name, {"value": value})
+    if aupimo_result is not None:
+        (folder / "aupimo").mkdir(exist_ok=True)
+        (folder / "aupimo" / "aupimos.json").write_text(aupimo_result.to_json(), encoding="utf-8")
+
+
+def write_per_image(folder: Path, columns: Mapping[str, Sequence[Any]]) -> None:
+    """``per_image.parquet``: one row per image, the columns of `PER_IMAGE_SCHEMA`, no pandas metadata."""
+    table = pa.table(
+        {name: pa.array(columns[name], type=PER_IMAGE_SCHEMA.field(name).type) for name in PER_IMAGE_SCHEMA.names},
+        schema=PER_IMAGE_SCHEMA,
+    )
+    pq.write_table(table, folder / "per_image.parquet", compression="zstd")
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def summary_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Wide CSV: a header row of the keys of the first row, then one line per row; empty cells for null."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    keys = list(rows[0])
+    writer.writerow(keys)
+    for row in rows:
+        writer.writerow([_cell(row[key]) for key in keys])
+    return buffer.getvalue()
+
+
+def _markdown_cell(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+    return _cell(value).replace("|", "\\|") or "-"
+
+
+def summary_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The same table as `summary_csv` in markdown, floats rounded to 4 decimals for reading."""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
+    lines += ["| " + " | ".join(_markdown_cell(row[key]) for key in keys) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(folder: Path, summary: Mapping[str, Any]) -> None:
+    """``summary.json`` (strict), ``summary.csv`` and ``summary.md``."""
+    write_json(folder / "summary.json", dict(summary))
+    (folder / "summary.csv").write_text(summary_csv([summary]), encoding="utf-8")
+    (folder / "summary.md").write_text(summary_markdown([summary]), encoding="utf-8")

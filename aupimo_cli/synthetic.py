@@ -1,0 +1,99 @@
+"""Deterministic synthetic categories (smooth anomaly maps and blob masks) for tests, benchmarks and sample data.
+
+Never real dataset images: MVTec AD is licensed for non-commercial use only, so everything shipped or tested
+is generated here from a seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def synthetic_category(
+    num_normal: int = 41,
+    num_anomalous: int = 119,
+    shape: tuple[int, int] = (1024, 1024),
+    map_shape: tuple[int, int] | None = None,
+    seed: int = 0,
+    anomaly_strength: tuple[float, float] = (0.5, 4.0),
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A synthetic category: smooth float32 maps and 0/1 uint8 blob masks (normal images first).
+
+    Args:
+        num_normal, num_anomalous: image counts (MVTec AD screw has 41 and 119).
+        shape: (H, W) of the masks.
+        map_shape: (H, W) of the maps; the masks' shape when None. Smaller maps mimic model outputs.
+        seed: random seed; the data is deterministic.
+        anomaly_strength: range of the peak height added over each anomalous image's blobs (the normal
+            maps' standard deviation is about 1).
+
+    Returns:
+        (maps, masks): lists of float32 maps of `map_shape` and uint8 masks of `shape`.
+    """
+    rng = np.random.default_rng(seed)
+    map_shape = map_shape or shape
+    height, width = shape
+    maps, masks = [], []
+    for index in range(num_normal + num_anomalous):
+        coarse = rng.normal(size=(32, 32)).astype(np.float32)
+        amap = cv2.resize(coarse, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_CUBIC)
+        amap += rng.normal(scale=0.05, size=map_shape).astype(np.float32)
+        mask = np.zeros(shape, dtype=np.uint8)
+        if index >= num_normal:
+            for _ in range(int(rng.integers(1, 4))):
+                center = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+                axes = (int(rng.integers(2, max(3, width // 12))), int(rng.integers(2, max(3, height // 12))))
+                cv2.ellipse(mask, center, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+            bump = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigmaX=width / 64)
+            bump = cv2.resize(bump, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_AREA)
+            amap += float(rng.uniform(*anomaly_strength)) * bump / max(float(bump.max()), 1e-6)
+        maps.append(amap.astype(np.float32))
+        masks.append(mask)
+    return maps, masks
+
+
+def write_category(
+    root: Path,
+    defects: dict[str, int],
+    num_normal: int,
+    mask_shape: tuple[int, int],
+    map_shape: tuple[int, int],
+    seed: int = 0,
+    map_format: str = "tiff",
+    anomaly_strength: tuple[float, float] = (0.5, 4.0),
+) -> None:
+    """Write a synthetic MVTec-style category: ``root/maps/<defect>/<i>.tiff`` and ``root/masks/...``.
+
+    Args:
+        root: output folder; ``maps/`` and ``masks/`` are created inside it.
+        defects: defect name -> number of anomalous images.
+        num_normal: number of normal images, written under ``good/`` with no mask.
+        mask_shape, map_shape: (H, W) of the masks (full resolution) and of the maps (model output).
+        seed: random seed.
+        map_format: ``tiff`` (float32) or ``npy``.
+        anomaly_strength: see `synthetic_category`.
+    """
+    import tifffile
+
+    num_anomalous = sum(defects.values())
+    maps, masks = synthetic_category(
+        num_normal, num_anomalous, mask_shape, map_shape, seed=seed, anomaly_strength=anomaly_strength
+    )
+    names = [("good", i) for i in range(num_normal)]
+    names += [(defect, i) for defect, count in defects.items() for i in range(count)]
+    for (defect, index), amap, mask in zip(names, maps, masks, strict=True):
+        map_dir = root / "maps" / defect
+        map_dir.mkdir(parents=True, exist_ok=True)
+        if map_format == "tiff":
+            tifffile.imwrite(map_dir / f"{index:03d}.tiff", amap)
+        else:
+            np.save(map_dir / f"{index:03d}.npy", amap)
+        if defect != "good":
+            mask_dir = root / "masks" / defect
+            mask_dir.mkdir(parents=True, exist_ok=True)
+            ok, encoded = cv2.imencode(".png", mask * np.uint8(255))
+            assert ok
+            (mask_dir / f"{index:03d}_mask.png").write_bytes(encoded.tobytes())
