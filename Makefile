@@ -1,5 +1,5 @@
 # Every target installs what it needs into .venv itself, so each works on a fresh machine with Python 3.11.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## demo: evaluate the shipped sample category and show the summary table
 demo: $(STAMP)
-	$(BIN)/aupimo evaluate sample_data/maps sample_data/masks --out results/sample --overwrite
+	$(BIN)/aupimo evaluate sample_data/maps sample_data/masks --out results/sample --category sample --overwrite
 
 ## test: run the whole test suite (ruff first, then pytest)
 test: $(STAMP)
