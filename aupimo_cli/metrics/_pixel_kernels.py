@@ -1,9 +1,8 @@
-"""Numba kernel for the one-pass pixel metrics: pixel AUROC and every AUPRO limit from one merge.
+"""Numba kernels for the pixel metrics: pixel AUROC and every AUPRO limit in one pass, and the PRO curve.
 
 The caller sorts the normal pixels' scores (values only, in two halves sorted in parallel) and the
-anomalous pixels' scores together with their PRO weights, all ascending. The kernel walks the three
-sorted arrays from the top score down, merging tied scores into one curve point, exactly as the
-MVTec AD evaluation and scikit-learn do, and integrates as it goes.
+anomalous pixels' scores together with their PRO weights, all ascending. Tied scores form one curve point,
+exactly as the MVTec AD evaluation and scikit-learn do.
 """
 
 from __future__ import annotations
@@ -16,52 +15,36 @@ from numpy.typing import NDArray
 
 
 @numba.njit(cache=True, nogil=True)
-def merge_walk(
+def pro_curve_points(
     neg_a: NDArray[Any],
     neg_b: NDArray[Any],
     pos_scores: NDArray[Any],
     pos_weights: NDArray[np.float64],
     num_regions: float,
-    fpr_limits: NDArray[np.float64],
     curve_fpr: NDArray[np.float64],
     curve_pro: NDArray[np.float64],
-) -> tuple[int, NDArray[np.float64], int]:
-    """Walk the merged score order once, descending, one point per distinct score.
+) -> int:
+    """Write the PRO curve, one point per distinct score, by merging all sorted scores from the top down.
 
     Args:
         neg_a, neg_b: scores of normal pixels, each sorted ascending, shapes (A,) and (B,).
         pos_scores: scores of anomalous pixels sorted ascending, shape (P,).
         pos_weights: PRO weight of each anomalous pixel, 1 / (size of its region), aligned with `pos_scores`.
         num_regions: number of connected anomalous regions in the whole set (R).
-        fpr_limits: FPR limits U of the AUPRO integrals, shape (L,), each in (0, 1].
-        curve_fpr, curve_pro: float64 outputs of shape (A + B + P + 2,) to record the PRO curve, or
-            shape (0,) not to record it.
+        curve_fpr, curve_pro: float64 outputs of shape (A + B + P + 2,).
 
     Returns:
-        (twice_auc_numerator, pro_areas, num_curve_points): the pixel AUROC is
-        twice_auc_numerator / (2 * P * (A + B)), as an int64 Mann-Whitney sum with ties counted 1/2;
-        pro_areas (L,) are the un-normalized areas under the PRO curve up to each limit (divide by U);
-        num_curve_points is how many points were written to the curve arrays.
+        The number of points written: (0, 0), one per distinct score, then (1, 1).
     """
     num_neg = neg_a.shape[0] + neg_b.shape[0]
-    record = curve_fpr.shape[0] > 0
     ia = neg_a.shape[0] - 1
     ib = neg_b.shape[0] - 1
     ip = pos_scores.shape[0] - 1
-    num_limits = fpr_limits.shape[0]
-    areas = np.zeros(num_limits, dtype=np.float64)
-    done = np.zeros(num_limits, dtype=np.bool_)
     fp = 0
-    tp = 0
     pro_sum = 0.0
-    twice_auc = np.int64(0)
-    x_prev = 0.0
-    y_prev = 0.0
-    num_points = 0
-    if record:
-        curve_fpr[0] = 0.0
-        curve_pro[0] = 0.0
-        num_points = 1
+    curve_fpr[0] = 0.0
+    curve_pro[0] = 0.0
+    num_points = 1
     while ia >= 0 or ib >= 0 or ip >= 0:
         # The next curve point is at the largest score not consumed yet.
         first = True
@@ -74,50 +57,159 @@ def merge_walk(
             first = False
         if ip >= 0 and (first or pos_scores[ip] > value):
             value = pos_scores[ip]
-        d_fp = 0
         while ia >= 0 and neg_a[ia] == value:
             ia -= 1
-            d_fp += 1
+            fp += 1
         while ib >= 0 and neg_b[ib] == value:
             ib -= 1
-            d_fp += 1
+            fp += 1
+        while ip >= 0 and pos_scores[ip] == value:
+            pro_sum += pos_weights[ip]
+            ip -= 1
+        # The official MVTec code clips both rates at 1 against rounding in the cumulative sums.
+        curve_fpr[num_points] = min(fp / num_neg, 1.0)
+        curve_pro[num_points] = min(pro_sum / num_regions, 1.0)
+        num_points += 1
+    curve_fpr[num_points] = 1.0
+    curve_pro[num_points] = 1.0
+    return num_points + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_segment(
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    fpr_limits: NDArray[np.float64],
+    areas: NDArray[np.float64],
+    done: NDArray[np.bool_],
+) -> None:
+    """Add the trapezoid from (x0, y0) to (x1, y1) to each open AUPRO integral, interpolating at its limit."""
+    for j in range(fpr_limits.shape[0]):
+        if done[j]:
+            continue
+        limit = fpr_limits[j]
+        if x1 <= limit:
+            areas[j] += 0.5 * (y1 + y0) * (x1 - x0)
+        else:
+            y_at_limit = y0 + (y1 - y0) * (limit - x0) / (x1 - x0)
+            areas[j] += 0.5 * (y_at_limit + y0) * (limit - x0)
+            done[j] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_above(sorted_values: NDArray[Any], value: float, inclusive: bool, previous: int) -> int:
+    """Number of elements > `value` (>= if `inclusive`) in an ascending array, by galloping search.
+
+    `previous` is the count for a larger query value, so the answer is at least `previous`: the search
+    gallops down from there, which costs O(log distance) and touches memory close to the last query.
+    """
+    size = sorted_values.shape[0]
+    # Find the first index `hi` such that every element from `hi` on is above the value.
+    hi = size - previous
+    step = 1
+    lo = hi - step
+    while lo >= 0 and (sorted_values[lo] >= value if inclusive else sorted_values[lo] > value):
+        hi = lo
+        step *= 2
+        lo = hi - step
+    lo = max(lo, -1)
+    # Invariant: sorted_values[lo] is not above the value (or lo == -1), sorted_values[hi:] are all above.
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if sorted_values[mid] >= value if inclusive else sorted_values[mid] > value:
+            hi = mid
+        else:
+            lo = mid
+    return size - hi
+
+
+@numba.njit(cache=True, nogil=True)
+def anomalous_score_walk(
+    neg_a: NDArray[Any],
+    neg_b: NDArray[Any],
+    pos_scores: NDArray[Any],
+    pos_weights: NDArray[np.float64],
+    num_regions: float,
+    fpr_limits: NDArray[np.float64],
+) -> tuple[int, NDArray[np.float64]]:
+    """Pixel AUROC and AUPRO areas from the distinct anomalous scores alone, the curve of `pro_curve_points`.
+
+    Between two distinct anomalous scores the PRO curve is flat while the FPR grows, so its area there is
+    width * height whatever the normal scores in between: only the numbers of normal pixels above and tied
+    with each anomalous score matter, found by galloping search in the sorted normal scores. This visits the
+    P anomalous pixels (plus O(log) per distinct score) instead of every pixel.
+
+    Args:
+        neg_a, neg_b: scores of normal pixels, each sorted ascending.
+        pos_scores: scores of anomalous pixels sorted ascending, with `pos_weights` (1 / region size) aligned.
+        num_regions: number of regions R in the whole set.
+        fpr_limits: AUPRO FPR limits, each in (0, 1].
+
+    Returns:
+        (twice_auc_numerator, pro_areas): pixel AUROC = twice_auc_numerator / (2 * P * num_normal); the
+        un-normalized PRO areas up to each limit (divide by the limit).
+    """
+    num_neg = neg_a.shape[0] + neg_b.shape[0]
+    num_limits = fpr_limits.shape[0]
+    areas = np.zeros(num_limits, dtype=np.float64)
+    done = np.zeros(num_limits, dtype=np.bool_)
+    twice_auc = np.int64(0)
+    pro_sum = 0.0
+    x_prev = 0.0
+    y_prev = 0.0
+    at_or_above_a = 0
+    at_or_above_b = 0
+    ip = pos_scores.shape[0] - 1
+    while ip >= 0:
+        value = pos_scores[ip]
         d_tp = 0
         d_pro = 0.0
         while ip >= 0 and pos_scores[ip] == value:
             d_pro += pos_weights[ip]
             ip -= 1
             d_tp += 1
-        # ROC trapezoid between the previous and this point, in integer counts (exact).
-        twice_auc += np.int64(d_fp) * np.int64(2 * tp + d_tp)
-        fp += d_fp
-        tp += d_tp
+        above_a = _count_above(neg_a, value, False, at_or_above_a)
+        above_b = _count_above(neg_b, value, False, at_or_above_b)
+        at_or_above_a = _count_above(neg_a, value, True, above_a)
+        at_or_above_b = _count_above(neg_b, value, True, above_b)
+        above = above_a + above_b
+        at_or_above = at_or_above_a + at_or_above_b
+        tied = at_or_above - above
+        # Mann-Whitney: each normal pixel below counts 2 (one pair), each tied one counts 1 (half a pair).
+        twice_auc += np.int64(d_tp) * np.int64(2 * (num_neg - at_or_above) + tied)
+        # The curve runs flat from the previous point to the normal pixels above this score, then steps to
+        # the point of this score (normal pixels tied with it move it right, anomalous ones up).
+        x_above = min(above / num_neg, 1.0)
+        _add_segment(x_prev, y_prev, x_above, y_prev, fpr_limits, areas, done)
         pro_sum += d_pro
-        # The official MVTec code clips both rates at 1 against rounding in the cumulative sums.
-        x = min(fp / num_neg, 1.0)
+        x = min(at_or_above / num_neg, 1.0)
         y = min(pro_sum / num_regions, 1.0)
-        for j in range(num_limits):
-            if done[j]:
-                continue
-            limit = fpr_limits[j]
-            if x <= limit:
-                areas[j] += 0.5 * (y + y_prev) * (x - x_prev)
-            else:
-                # The limit falls between the previous point and this one: interpolate y at the limit.
-                y_at_limit = y_prev + (y - y_prev) * (limit - x_prev) / (x - x_prev)
-                areas[j] += 0.5 * (y_at_limit + y_prev) * (limit - x_prev)
-                done[j] = True
-        if record:
-            curve_fpr[num_points] = x
-            curve_pro[num_points] = y
-            num_points += 1
+        _add_segment(x_above, y_prev, x, y, fpr_limits, areas, done)
         x_prev = x
         y_prev = y
-    # The official curve ends with an appended (1, 1) point.
-    for j in range(num_limits):
-        if not done[j]:
-            areas[j] += 0.5 * (1.0 + y_prev) * (min(1.0, fpr_limits[j]) - x_prev)
-    if record:
-        curve_fpr[num_points] = 1.0
-        curve_pro[num_points] = 1.0
-        num_points += 1
-    return twice_auc, areas, num_points
+    # Flat to the last real point (1, y), then the appended (1, 1) adds no area.
+    _add_segment(x_prev, y_prev, 1.0, y_prev, fpr_limits, areas, done)
+    return twice_auc, areas
+
+
+@numba.njit(cache=True, nogil=True)
+def split_by_mask(
+    values: NDArray[Any], mask: NDArray[np.bool_], normal_out: NDArray[Any], anomalous_out: NDArray[Any]
+) -> None:
+    """Copy the scores of one image into `normal_out` (mask False) and `anomalous_out` (mask True), in order.
+
+    Args:
+        values, mask: one image's scores and mask, flattened, shape (P,).
+        normal_out, anomalous_out: outputs of exactly the number of normal and anomalous pixels.
+    """
+    num_normal = 0
+    num_anomalous = 0
+    for p in range(values.shape[0]):
+        if mask[p]:
+            anomalous_out[num_anomalous] = values[p]
+            num_anomalous += 1
+        else:
+            normal_out[num_normal] = values[p]
+            num_normal += 1

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from .._memory import empty_array
 from ._inputs import validate_pair, work_dtype
 
 # 8-connectivity, as in the official MVTec AD evaluation.
@@ -106,7 +107,7 @@ def _pixel_pass(
     maps: Any, masks: Any, fpr_limits: Sequence[float], record_curve: bool
 ) -> tuple[float, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Run the merge once: returns (pixel AUROC, AUPRO per limit, curve FPR, curve PRO)."""
-    from ._pixel_kernels import merge_walk
+    from ._pixel_kernels import anomalous_score_walk, pro_curve_points, split_by_mask
 
     limits = _validate_limits(fpr_limits)
     map_list, mask_list = validate_pair(maps, masks)
@@ -122,7 +123,7 @@ def _pixel_pass(
         msg = "No normal pixel in any mask: pixel AUROC and AUPRO need normal pixels as well."
         raise ValueError(msg)
 
-    neg_scores = np.empty(total_neg, dtype=dtype)
+    neg_scores = empty_array(total_neg, dtype)
     pos_scores = np.empty(total_pos, dtype=dtype)
     pos_weights = np.empty(total_pos, dtype=np.float64)
     num_regions = 0
@@ -133,8 +134,12 @@ def _pixel_pass(
         if num_pos == 0:
             neg_scores[neg_at : neg_at + num_neg] = amap.ravel()
         else:
-            neg_scores[neg_at : neg_at + num_neg] = amap[~mask]
-            pos_scores[pos_at : pos_at + num_pos] = amap[mask]
+            split_by_mask(
+                np.ascontiguousarray(amap, dtype=dtype).ravel(),
+                np.ascontiguousarray(mask).ravel(),
+                neg_scores[neg_at : neg_at + num_neg],
+                pos_scores[pos_at : pos_at + num_pos],
+            )
             weights, regions = region_weights(mask)
             pos_weights[pos_at : pos_at + num_pos] = weights
             num_regions += regions
@@ -147,14 +152,16 @@ def _pixel_pass(
     pos_weights = pos_weights[order]
     del order
 
-    curve_size = total_neg + total_pos + 2 if record_curve else 0
-    curve_fpr = np.empty(curve_size, dtype=np.float64)
-    curve_pro = np.empty(curve_size, dtype=np.float64)
-    twice_auc, areas, num_points = merge_walk(
-        neg_a, neg_b, pos_scores, pos_weights, float(num_regions), limits, curve_fpr, curve_pro
-    )
+    if record_curve:
+        curve_fpr = np.empty(total_neg + total_pos + 2, dtype=np.float64)
+        curve_pro = np.empty_like(curve_fpr)
+        num_points = pro_curve_points(neg_a, neg_b, pos_scores, pos_weights, float(num_regions), curve_fpr, curve_pro)
+        curve_fpr, curve_pro = curve_fpr[:num_points], curve_pro[:num_points]
+    else:
+        curve_fpr = curve_pro = np.empty(0, dtype=np.float64)
+    twice_auc, areas = anomalous_score_walk(neg_a, neg_b, pos_scores, pos_weights, float(num_regions), limits)
     auroc = float(twice_auc) / (2.0 * float(total_pos) * float(total_neg))
-    return auroc, areas / limits, curve_fpr[:num_points], curve_pro[:num_points]
+    return auroc, areas / limits, curve_fpr, curve_pro
 
 
 def pixel_metrics(maps: Any, masks: Any, fpr_limits: Sequence[float] = DEFAULT_FPR_LIMITS) -> dict[str, float]:
