@@ -166,7 +166,8 @@ def _compute_metrics(
     loaded: LoadedCategory, options: EvaluateOptions, progress: Progress, notes: list[str]
 ) -> tuple[dict[str, float], AUPIMOResult | None, float | None, np.ndarray]:
     """Run the requested metrics; returns (pixel values, AUPIMO result, image AUROC, image scores)."""
-    from .metrics import aupimo, image_auroc, pixel_metrics
+    from .metrics import aupimo, image_auroc
+    from .metrics.pro import pixel_metrics_in_place
 
     labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
     num_anomalous = int(labels.sum())
@@ -208,7 +209,8 @@ def _compute_metrics(
         wanted_limits = tuple(options.aupro_limits) if "aupro" in options.metrics else ()
         if "auroc" in options.metrics or wanted_limits:
             progress.stage("pixel AUROC and AUPRO")
-            values = pixel_metrics(loaded.maps, loaded.masks, fpr_limits=wanted_limits)
+            # Last, as it sorts inside the maps' memory and so consumes them.
+            values = pixel_metrics_in_place(loaded.map_buffer, loaded.maps, loaded.masks, fpr_limits=wanted_limits)
             pixel_values = {k: v for k, v in values.items() if k != "pixel_auroc" or "auroc" in options.metrics}
     except ValueError as error:
         raise InputError(str(error)) from error

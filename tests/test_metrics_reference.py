@@ -82,3 +82,17 @@ def test_inputs_are_not_modified(reference_case):
         aupimo(maps, masks)
     np.testing.assert_array_equal(maps, arrays["maps"])
     np.testing.assert_array_equal(masks, arrays["masks"])
+
+
+def test_in_place_pixel_metrics_give_the_same_values(reference_case):
+    from aupimo_cli.metrics.pro import pixel_metrics_in_place
+
+    _, arrays, expected = reference_case
+    buffer = arrays["maps"].astype(np.float32).ravel().copy()
+    views = [buffer[i * arrays["maps"][0].size : (i + 1) * arrays["maps"][0].size].reshape(arrays["maps"][0].shape)
+             for i in range(len(arrays["maps"]))]  # fmt: skip
+    result = pixel_metrics_in_place(buffer, views, arrays["masks"])
+    assert result == pixel_metrics(arrays["maps"], arrays["masks"])
+    assert result["aupro_05"] == pytest.approx(expected["aupro_05"], abs=1e-6)
+    with pytest.raises(ValueError, match="next float32 view"):
+        pixel_metrics_in_place(buffer, views[::-1], arrays["masks"])

@@ -12,6 +12,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from .._memory import empty_array
 from ..errors import InputError
 from .discovery import ImagePair
 from .readers import IMAGE_EXTENSIONS, read_image_size, read_map, read_mask
@@ -33,6 +34,8 @@ class LoadedCategory:
         num_aspect_changed: how many maps have an aspect ratio (w / h) more than 1% away from their target's.
         num_empty_defect_masks: how many masks outside the normal folders are all zero; those images count as
             normal, as in the MVTec AD evaluation.
+        map_buffer: the flat float32 buffer that `maps` are consecutive views of, in order, so that a caller
+            owning the maps can sort inside it (see `aupimo_cli.metrics.pro.pixel_metrics_in_place`).
     """
 
     pairs: list[ImagePair]
@@ -41,6 +44,7 @@ class LoadedCategory:
     map_shapes: list[tuple[int, int]]
     num_aspect_changed: int
     num_empty_defect_masks: int
+    map_buffer: NDArray[np.float32]
 
 
 def _format_shape(shape: tuple[int, int]) -> str:
@@ -209,9 +213,15 @@ def load_category(
         pairs, {key: (mask.shape[0], mask.shape[1]) for key, mask in read_masks.items()}, images_root
     )
 
+    # Every map is resized straight into its place in one flat buffer: no per-map allocation, and the
+    # caller may reuse the buffer as the work space of the pixel metrics.
+    offsets = np.cumsum([0] + [height * width for height, width in shapes])
+    map_buffer = empty_array(int(offsets[-1]), np.float32)
+    views = [map_buffer[offsets[i] : offsets[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
+
     def load_map(index: int) -> tuple[tuple[int, int], NDArray[np.float32]]:
         amap = read_map(pairs[index].map_path)
-        return (amap.shape[0], amap.shape[1]), resize_bilinear(amap, shapes[index])
+        return (amap.shape[0], amap.shape[1]), resize_bilinear(amap, shapes[index], out=views[index])
 
     loaded = _run_ordered(load_map, len(pairs), workers, progress)
 
@@ -236,4 +246,5 @@ def load_category(
         map_shapes=[map_shape for map_shape, _ in loaded],
         num_aspect_changed=num_aspect_changed,
         num_empty_defect_masks=num_empty_defect_masks,
+        map_buffer=map_buffer,
     )

@@ -1,4 +1,4 @@
-"""Numba kernel for PIMO: per-image counts of pixels at or above each threshold of a linspace.
+"""Numba kernels for PIMO: per-image counts of pixels at or above each threshold of a linspace.
 
 Instead of comparing every pixel with every threshold, each pixel is placed in its threshold bucket in
 O(1) (an estimate from the linspace step, corrected against the actual float thresholds, so the result is
@@ -13,6 +13,25 @@ from typing import Any
 import numba
 import numpy as np
 from numpy.typing import NDArray
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _num_thresholds_at_or_below(value: Any, thresholds: NDArray[Any]) -> int:
+    """``searchsorted(thresholds, value, side="right")`` in O(1) for a (near-)linear spacing.
+
+    The position is estimated from the spacing, then corrected against the actual float thresholds, so the
+    result is exact whatever the rounding of the linspace.
+    """
+    num_thresholds = thresholds.shape[0]
+    low = np.float64(thresholds[0])
+    step = (np.float64(thresholds[num_thresholds - 1]) - low) / (num_thresholds - 1)
+    estimate = (np.float64(value) - low) / step + 1.0
+    above = num_thresholds if estimate >= num_thresholds else max(int(estimate), 0)
+    while above < num_thresholds and thresholds[above] <= value:
+        above += 1
+    while above > 0 and thresholds[above - 1] > value:
+        above -= 1
+    return above
 
 
 @numba.njit(cache=True, nogil=True)
@@ -36,9 +55,6 @@ def counts_at_or_above(
     Returns:
         int64 counts of shape (last - first + 1,), non-increasing.
     """
-    num_thresholds = thresholds.shape[0]
-    low = np.float64(thresholds[0])
-    step = (np.float64(thresholds[num_thresholds - 1]) - low) / (num_thresholds - 1)
     first_threshold = thresholds[first]
     width = last - first + 1
     # hist[j], j in 1..width: pixels whose number of thresholds <= value, capped at last + 1, is first + j.
@@ -49,17 +65,34 @@ def counts_at_or_above(
         value = values[p]
         if value < first_threshold:
             continue
-        # Estimate how many thresholds are <= value, then correct against the float thresholds.
-        estimate = (np.float64(value) - low) / step + 1.0
-        above = num_thresholds if estimate >= num_thresholds else max(int(estimate), 0)
-        while above < num_thresholds and thresholds[above] <= value:
-            above += 1
-        while above > 0 and thresholds[above - 1] > value:
-            above -= 1
-        hist[min(above, last + 1) - first] += 1
+        hist[min(_num_thresholds_at_or_below(value, thresholds), last + 1) - first] += 1
     counts = np.empty(width, dtype=np.int64)
     running = np.int64(0)
     for k in range(width - 1, -1, -1):
         running += hist[k + 1]
         counts[k] = running
     return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def add_image_fpr(
+    values: NDArray[Any], thresholds: NDArray[Any], hist: NDArray[np.int64], fpr_sum: NDArray[np.float64]
+) -> None:
+    """Add one normal image's FPR at every threshold to `fpr_sum`: ``fpr_sum[k] += count(values >= t_k) / P``.
+
+    Args:
+        values: the normal image's scores, flattened, shape (P,); every pixel is a negative.
+        thresholds: strictly increasing thresholds, shape (K,).
+        hist: int64 work space of shape (K + 1,), overwritten (reused across images to avoid allocations).
+        fpr_sum: float64 (K,) running sum over the normal images, added to in place.
+    """
+    num_thresholds = thresholds.shape[0]
+    hist[:] = 0
+    for p in range(values.shape[0]):
+        hist[_num_thresholds_at_or_below(values[p], thresholds)] += 1
+    num_pixels = values.shape[0]
+    running = np.int64(0)
+    for k in range(num_thresholds - 1, -1, -1):
+        running += hist[k + 1]
+        # The same float64 division as the reference's per-image FPR, summed image after image.
+        fpr_sum[k] += running / num_pixels

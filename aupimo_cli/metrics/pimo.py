@@ -272,13 +272,16 @@ def _shared_fpr(normal_maps: Sequence[NDArray[Any]], thresholds: NDArray[Any]) -
     """Mean over the normal images of their FPR at every threshold, shape (K,), float64.
 
     Summed image by image in order and then divided, which is how ``ndarray.mean(axis=0)`` reduces the
-    reference's (N_normal, K) array, so the values agree to the last bit.
+    reference's (N_normal, K) array, so the values agree to the last bit. One image at a time, in one
+    reused work buffer: the pass is memory-bound, and a thread pool would need a buffer per image.
     """
-    counts = _count_many([(m, None) for m in normal_maps], thresholds, 0, thresholds.shape[0] - 1)
-    total = np.zeros(thresholds.shape[0], dtype=np.float64)
-    for amap, image_counts in zip(normal_maps, counts, strict=True):
-        total += image_counts.astype(np.float64) / float(amap.size)
-    return total / len(normal_maps)
+    from ._pimo_kernels import add_image_fpr
+
+    hist = np.empty(thresholds.shape[0] + 1, dtype=np.int64)
+    fpr_sum = np.zeros(thresholds.shape[0], dtype=np.float64)
+    for amap in normal_maps:
+        add_image_fpr(np.ascontiguousarray(amap, dtype=thresholds.dtype).ravel(), thresholds, hist, fpr_sum)
+    return fpr_sum / len(normal_maps)
 
 
 def thresh_index_at_fpr(shared_fpr: NDArray[np.float64], fpr_level: float, bound_name: str = "FPR") -> int:

@@ -104,15 +104,25 @@ def _sort_in_two_halves(values: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any
 
 
 def _pixel_pass(
-    maps: Any, masks: Any, fpr_limits: Sequence[float], record_curve: bool
+    map_list: Sequence[NDArray[Any]],
+    mask_list: Sequence[NDArray[np.bool_]],
+    fpr_limits: Sequence[float],
+    record_curve: bool,
+    normal_buffer: NDArray[Any] | None = None,
 ) -> tuple[float, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Run the merge once: returns (pixel AUROC, AUPRO per limit, curve FPR, curve PRO)."""
+    """Sort once and walk once: returns (pixel AUROC, AUPRO per limit, curve FPR, curve PRO).
+
+    Args:
+        map_list, mask_list: validated maps and boolean masks.
+        fpr_limits: AUPRO limits; `record_curve` also returns the full PRO curve (else empty arrays).
+        normal_buffer: where to gather and sort the normal scores; a new array by default. It may be the
+            flat buffer the maps are views of, in order (see `pixel_metrics_in_place`): gathering then moves
+            each normal score to a position at or before its own, so the maps are consumed, never misread.
+    """
     from ._pixel_kernels import anomalous_score_walk, pro_curve_points, split_by_mask
 
     limits = _validate_limits(fpr_limits)
-    map_list, mask_list = validate_pair(maps, masks)
-    dtype = work_dtype(map_list)
-
+    dtype = work_dtype(map_list) if normal_buffer is None else normal_buffer.dtype
     num_pos_per_image = [int(np.count_nonzero(mask)) for mask in mask_list]
     total_pos = sum(num_pos_per_image)
     total_neg = sum(m.size for m in map_list) - total_pos
@@ -123,7 +133,7 @@ def _pixel_pass(
         msg = "No normal pixel in any mask: pixel AUROC and AUPRO need normal pixels as well."
         raise ValueError(msg)
 
-    neg_scores = empty_array(total_neg, dtype)
+    neg_scores = empty_array(total_neg, dtype) if normal_buffer is None else normal_buffer[:total_neg]
     pos_scores = np.empty(total_pos, dtype=dtype)
     pos_weights = np.empty(total_pos, dtype=np.float64)
     num_regions = 0
@@ -131,15 +141,13 @@ def _pixel_pass(
     pos_at = 0
     for amap, mask, num_pos in zip(map_list, mask_list, num_pos_per_image, strict=True):
         num_neg = amap.size - num_pos
-        if num_pos == 0:
-            neg_scores[neg_at : neg_at + num_neg] = amap.ravel()
-        else:
-            split_by_mask(
-                np.ascontiguousarray(amap, dtype=dtype).ravel(),
-                np.ascontiguousarray(mask).ravel(),
-                neg_scores[neg_at : neg_at + num_neg],
-                pos_scores[pos_at : pos_at + num_pos],
-            )
+        split_by_mask(
+            np.ascontiguousarray(amap, dtype=dtype).ravel(),
+            np.ascontiguousarray(mask).ravel(),
+            neg_scores[neg_at : neg_at + num_neg],
+            pos_scores[pos_at : pos_at + num_pos],
+        )
+        if num_pos:
             weights, regions = region_weights(mask)
             pos_weights[pos_at : pos_at + num_pos] = weights
             num_regions += regions
@@ -164,6 +172,48 @@ def _pixel_pass(
     return auroc, areas / limits, curve_fpr, curve_pro
 
 
+def _as_result(auroc: float, aupros: NDArray[np.float64], fpr_limits: Sequence[float]) -> dict[str, float]:
+    result = {"pixel_auroc": auroc}
+    for limit, value in zip(fpr_limits, aupros, strict=True):
+        result[aupro_key(limit)] = float(value)
+    return result
+
+
+def pixel_metrics_in_place(
+    map_buffer: NDArray[np.float32],
+    maps: Sequence[NDArray[np.float32]],
+    masks: Any,
+    fpr_limits: Sequence[float] = DEFAULT_FPR_LIMITS,
+) -> dict[str, float]:
+    """`pixel_metrics` that sorts inside the maps' own memory instead of a copy: **it destroys the maps**.
+
+    For callers that own their maps, such as the command line, which computes everything else first. It
+    saves a float32 copy of every score (the largest allocation of `pixel_metrics`).
+
+    Args:
+        map_buffer: flat float32 buffer of which `maps` are consecutive C-contiguous views, in order from
+            its start.
+        maps, masks, fpr_limits: as in `pixel_metrics`.
+    """
+    map_list, mask_list = validate_pair(maps, masks)
+    if map_buffer.dtype != np.float32 or map_buffer.ndim != 1:
+        raise ValueError("`map_buffer` must be a flat float32 array.")
+    base = map_buffer.__array_interface__["data"][0]
+    offset = 0
+    for index, amap in enumerate(map_list):
+        if (
+            amap.dtype != np.float32
+            or not amap.flags.c_contiguous
+            or (amap.__array_interface__["data"][0] != base + 4 * offset)
+        ):
+            raise ValueError(f"`maps[{index}]` is not the next float32 view of `map_buffer`.")
+        offset += amap.size
+    if offset > map_buffer.size:
+        raise ValueError("`maps` extend past the end of `map_buffer`.")
+    auroc, aupros, _, _ = _pixel_pass(map_list, mask_list, fpr_limits, record_curve=False, normal_buffer=map_buffer)
+    return _as_result(auroc, aupros, fpr_limits)
+
+
 def pixel_metrics(maps: Any, masks: Any, fpr_limits: Sequence[float] = DEFAULT_FPR_LIMITS) -> dict[str, float]:
     """Pixel AUROC and the AUPRO at each FPR limit, from one sort and one merge of all pixels.
 
@@ -180,11 +230,8 @@ def pixel_metrics(maps: Any, masks: Any, fpr_limits: Sequence[float] = DEFAULT_F
     Raises:
         ValueError: invalid shapes or dtypes, a non-finite score, no anomalous or no normal pixel.
     """
-    auroc, aupros, _, _ = _pixel_pass(maps, masks, fpr_limits, record_curve=False)
-    result = {"pixel_auroc": auroc}
-    for limit, value in zip(fpr_limits, aupros, strict=True):
-        result[aupro_key(limit)] = float(value)
-    return result
+    auroc, aupros, _, _ = _pixel_pass(*validate_pair(maps, masks), fpr_limits, record_curve=False)
+    return _as_result(auroc, aupros, fpr_limits)
 
 
 def aupro(maps: Any, masks: Any, fpr_limit: float = 0.3) -> float:
@@ -192,7 +239,7 @@ def aupro(maps: Any, masks: Any, fpr_limit: float = 0.3) -> float:
 
     See `pixel_metrics` for the arguments; use it directly to get several limits from one pass.
     """
-    _, aupros, _, _ = _pixel_pass(maps, masks, (fpr_limit,), record_curve=False)
+    _, aupros, _, _ = _pixel_pass(*validate_pair(maps, masks), (fpr_limit,), record_curve=False)
     return float(aupros[0])
 
 
@@ -203,5 +250,5 @@ def pro_curve(maps: Any, masks: Any) -> tuple[NDArray[np.float64], NDArray[np.fl
         (fpr, pro): float64 arrays of the same length, one point per distinct score in descending score
         order (so ascending FPR), with (0, 0) first and (1, 1) last.
     """
-    _, _, fpr, pro = _pixel_pass(maps, masks, (), record_curve=True)
+    _, _, fpr, pro = _pixel_pass(*validate_pair(maps, masks), (), record_curve=True)
     return fpr, pro
