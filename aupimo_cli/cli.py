@@ -114,6 +114,59 @@ def _summary_table(summary: dict[str, Any], out: Path) -> Table:
     return table
 
 
+# Options shared by `evaluate` and `benchmark`: the ones that affect results, then output behaviour.
+AuproLimitsOption = Annotated[
+    str, typer.Option("--aupro-limits", help="Comma-separated FPR limits of the AUPRO integrals.")
+]
+FprBoundsOption = Annotated[
+    str, typer.Option("--fpr-bounds", help="Lower,upper shared-FPR bounds of the AUPIMO integral.")
+]
+NumThresholdsOption = Annotated[
+    int, typer.Option("--num-thresholds", help="Number of AUPIMO thresholds (linspace over normal scores).")
+]
+NormalDirsOption = Annotated[
+    str, typer.Option("--normal-dirs", help="Comma-separated folder names whose maps are normal images.")
+]
+MetricsOption = Annotated[
+    str, typer.Option("--metrics", help="Comma-separated metrics to compute; left-out ones write no file.")
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Compute AUPIMO even with 30 or fewer integration points.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing results.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary JSON to stdout and nothing else there.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no table.")]
+
+
+def _evaluate_options(
+    metrics: str, aupro_limits: str, fpr_bounds: str, num_thresholds: int, normal_dirs: str, force: bool
+) -> Any:
+    from .evaluate import EvaluateOptions
+
+    bounds = _floats(fpr_bounds, "--fpr-bounds")
+    if len(bounds) != 2:
+        raise InputError(f"--fpr-bounds: expected two numbers 'lower,upper', got {fpr_bounds!r}.")
+    return EvaluateOptions(
+        metrics=_names(metrics),
+        aupro_limits=_floats(aupro_limits, "--aupro-limits"),
+        fpr_bounds=(bounds[0], bounds[1]),
+        num_thresholds=num_thresholds,
+        normal_dirs=_names(normal_dirs),
+        force=force,
+    )
+
+
+def _fail(stderr: Console, error: BaseException) -> typer.Exit:
+    """Report an exception the way every command does, and give the exit to raise."""
+    if isinstance(error, InputError):
+        stderr.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        return typer.Exit(EXIT_BAD_INPUT)
+    if isinstance(error, KeyboardInterrupt):
+        stderr.print("[bold red]interrupted[/]: no results were written or changed.")
+        return typer.Exit(130)
+    stderr.print("[bold red]internal error[/] (please report it with the traceback below):")
+    stderr.print("".join(traceback.format_exception(error)), markup=False, highlight=False)
+    return typer.Exit(EXIT_INTERNAL)
+
+
 @app.command()
 def evaluate(
     maps: Annotated[Path, typer.Argument(help="Folder of anomaly maps: MAPS/<defect>/<name>.{tiff,tif,npy,npz,png}.")],
@@ -122,37 +175,23 @@ def evaluate(
         typer.Argument(help="Folder of ground truth: MASKS/<defect>/<name>_mask.png (MVTec) or <name>.png (VisA)."),
     ],
     out: Annotated[Path, typer.Option("--out", help="Results folder, written atomically.")] = Path("aupimo_results"),
-    aupro_limits: Annotated[
-        str, typer.Option("--aupro-limits", help="Comma-separated FPR limits of the AUPRO integrals.")
-    ] = "0.3,0.05",
-    fpr_bounds: Annotated[
-        str, typer.Option("--fpr-bounds", help="Lower,upper shared-FPR bounds of the AUPIMO integral.")
-    ] = "1e-5,1e-4",
-    num_thresholds: Annotated[
-        int, typer.Option("--num-thresholds", help="Number of AUPIMO thresholds (linspace over normal scores).")
-    ] = 300_000,
-    normal_dirs: Annotated[
-        str, typer.Option("--normal-dirs", help="Comma-separated folder names whose maps are normal images.")
-    ] = "good,Normal,ok",
+    aupro_limits: AuproLimitsOption = "0.3,0.05",
+    fpr_bounds: FprBoundsOption = "1e-5,1e-4",
+    num_thresholds: NumThresholdsOption = 300_000,
+    normal_dirs: NormalDirsOption = "good,Normal,ok",
     images: Annotated[
         Path | None,
         typer.Option("--images", help="The dataset's test images, to size normal images when masks disagree."),
     ] = None,
-    metrics: Annotated[
-        str, typer.Option("--metrics", help="Comma-separated metrics to compute; left-out ones write no file.")
-    ] = "auroc,aupro,aupimo,image_auroc",
+    metrics: MetricsOption = "auroc,aupro,aupimo,image_auroc",
     category: Annotated[
         str | None,
         typer.Option("--category", help="Category name [default: MAPS folder name, or its parent if it is 'test']."),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Compute AUPIMO even with 30 or fewer integration points.")
-    ] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing results folder.")] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary JSON to stdout and nothing else there.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no table.")] = False,
+    force: ForceOption = False,
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Evaluate one category: pixel AUROC, AUPRO, per-image AUPIMO and image AUROC from saved anomaly maps.
 
@@ -162,20 +201,10 @@ def evaluate(
     """
     stderr = Console(stderr=True, highlight=False)
     try:
-        from .evaluate import EvaluateOptions, evaluate_category, write_evaluation
+        from .evaluate import evaluate_category, write_evaluation
         from .report.atomic import check_target, recover_and_clean
 
-        bounds = _floats(fpr_bounds, "--fpr-bounds")
-        if len(bounds) != 2:
-            raise InputError(f"--fpr-bounds: expected two numbers 'lower,upper', got {fpr_bounds!r}.")
-        options = EvaluateOptions(
-            metrics=_names(metrics),
-            aupro_limits=_floats(aupro_limits, "--aupro-limits"),
-            fpr_bounds=(bounds[0], bounds[1]),
-            num_thresholds=num_thresholds,
-            normal_dirs=_names(normal_dirs),
-            force=force,
-        )
+        options = _evaluate_options(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force)
         # Refuse an existing results folder before spending minutes on the metrics.
         recover_and_clean(out.absolute())
         check_target(out.absolute(), overwrite)
@@ -184,16 +213,8 @@ def evaluate(
                 maps, masks, options, images_root=images, category=category, progress=progress
             )
             written = write_evaluation(evaluation, out, overwrite=overwrite)
-    except InputError as error:
-        stderr.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except KeyboardInterrupt:
-        stderr.print("[bold red]interrupted[/]: no results were written or changed.")
-        raise typer.Exit(130) from None
-    except Exception:
-        stderr.print("[bold red]internal error[/] (please report it with the traceback below):")
-        stderr.print(traceback.format_exc(), markup=False, highlight=False)
-        raise typer.Exit(EXIT_INTERNAL) from None
+    except (Exception, KeyboardInterrupt) as error:
+        raise _fail(stderr, error) from None
 
     for note in evaluation.notes:
         stderr.print(f"[yellow]note:[/] {note}", soft_wrap=True)
@@ -206,6 +227,111 @@ def evaluate(
             stderr.print(_summary_table(evaluation.summary, written))
     elif not quiet:
         Console(highlight=False).print(_summary_table(evaluation.summary, written))
+
+
+def _dataset_table(rows: list[dict[str, Any]], out: Path) -> Table:
+    columns = ["category", "pixel_auroc", *[k for k in rows[0] if k.startswith("aupro_")], "aupimo_mean",
+               "image_auroc", "num_images", "error"]  # fmt: skip
+    table = Table(title=f"benchmark  →  {out}", title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("category", "error") else "right")
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            if isinstance(value, float):
+                cells.append(f"{value:.4f}")
+            else:
+                cells.append("-" if value is None else str(value))
+        table.add_row(*cells, style="bold" if row["category"] == "mean" else None)
+    return table
+
+
+@app.command()
+def benchmark(
+    maps_root: Annotated[Path, typer.Argument(help="Maps of every category, e.g. MAPS_ROOT/<cat>/test/<defect>/...")],
+    dataset_root: Annotated[Path, typer.Argument(help="The dataset root, e.g. MVTec AD's folder of categories.")],
+    out: Annotated[Path, typer.Option("--out", help="Results folder: one evaluate folder per category.")],
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="mvtec: <cat>/test + <cat>/ground_truth/<defect>/<name>_mask.png; visa: anomalib's converted "
+            "VisA (<cat>/test/{good,bad}, <cat>/ground_truth/bad/<name>.png); visa-raw: <cat>/Data/Images and "
+            "<cat>/Data/Masks, restricted to split_csv/1cls.csv's test split when present.",
+        ),
+    ] = "mvtec",
+    categories: Annotated[
+        str | None, typer.Option("--categories", help="Comma-separated categories [default: every one found].")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Categories evaluated in parallel processes (capped by free memory).")
+    ] = 1,
+    aupro_limits: AuproLimitsOption = "0.3,0.05",
+    fpr_bounds: FprBoundsOption = "1e-5,1e-4",
+    num_thresholds: NumThresholdsOption = 300_000,
+    normal_dirs: NormalDirsOption = "good,Normal,ok",
+    metrics: MetricsOption = "auroc,aupro,aupimo,image_auroc",
+    force: ForceOption = False,
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Evaluate every category of a dataset (MVTec AD, VisA) into OUT/<category>/, then the dataset tables.
+
+    Re-running the same command resumes: categories whose results match their inputs and options are skipped.
+    One failing category does not stop the others: it gets an error cell in OUT/summary.{csv,json,md}. Exit
+    code 0 when every category succeeded, 2 if one failed on bad input, 1 if one failed on an internal error.
+    """
+    stderr = Console(stderr=True, highlight=False)
+    try:
+        from . import benchmark as bench
+
+        options = _evaluate_options(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force)
+        jobs = bench.find_categories(maps_root, dataset_root, layout, _names(categories) if categories else None)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"--out {out} is a file, not a folder; choose another --out.")
+        allowed = workers
+        if workers > 1:
+            estimates = [bench.estimate_category_bytes(job, options) for job in jobs]
+            allowed = bench.plan_workers(workers, estimates, bench.available_memory_bytes())
+            if allowed < workers:
+                stderr.print(
+                    f"[yellow]note:[/] running {allowed} worker(s), not {workers}: the largest category needs about "
+                    f"{max(estimates) / 2**30:.1f} GiB and {bench.available_memory_bytes() / 2**30:.1f} GiB is free."
+                )
+        elif workers < 1:
+            raise InputError(f"--workers must be at least 1, got {workers}.")
+        with RichProgress(stderr, enabled=not quiet and stderr.is_terminal) as progress:
+            progress.stage(f"{len(jobs)} categories", total=len(jobs))
+
+            def done(outcome: Any) -> None:
+                progress.advance(1)
+                if outcome.status == "failed":
+                    stderr.print(f"[bold red]{outcome.name} failed:[/] {outcome.error}", soft_wrap=True)
+                    if outcome.internal:
+                        stderr.print("".join(outcome.notes), markup=False, highlight=False)
+                elif not quiet:
+                    for note in outcome.notes:
+                        stderr.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+
+            outcomes = bench.run_categories(jobs, options, out, overwrite=overwrite, workers=allowed, on_done=done)
+            rows = bench.dataset_rows(out, outcomes, options)
+            bench.write_dataset_tables(out, rows, outcomes)
+    except (Exception, KeyboardInterrupt) as error:
+        raise _fail(stderr, error) from None
+
+    if as_json:
+        from .report.writers import json_text
+
+        sys.stdout.write(json_text(rows))
+        sys.stdout.flush()
+    if not quiet:
+        (stderr if as_json else Console(highlight=False)).print(_dataset_table(rows, out.absolute()))
+    if any(outcome.internal for outcome in outcomes):
+        raise typer.Exit(EXIT_INTERNAL)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import hashlib
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +98,29 @@ class Evaluation:
     aupimo_result: AUPIMOResult | None
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+
+
+def summary_keys(aupro_limits: Sequence[float]) -> list[str]:
+    """The keys of ``summary.json``, in order (DESIGN section 3): one ``aupro_<pct>`` key per AUPRO limit."""
+    return [
+        "category",
+        "pixel_auroc",
+        *(aupro_key(limit) for limit in aupro_limits),
+        "aupimo_mean",
+        "aupimo_std",
+        "aupimo_q1",
+        "aupimo_median",
+        "aupimo_q3",
+        "image_auroc",
+        "num_images",
+        "num_normal",
+        "num_anomalous",
+        "fpr_lower_bound",
+        "fpr_upper_bound",
+        "thresh_lower_bound",
+        "thresh_upper_bound",
+        "version",
+    ]
 
 
 def category_name(maps_root: Path, given: str | None) -> str:
@@ -226,6 +249,7 @@ def evaluate_category(
     images_root: Path | None = None,
     category: str | None = None,
     progress: Progress | None = None,
+    keep: Callable[[str], bool] | None = None,
 ) -> Evaluation:
     """Pair, load and evaluate one category; nothing is written.
 
@@ -236,6 +260,7 @@ def evaluate_category(
         images_root: the dataset's original test images, for the sizes of normal images when masks disagree.
         category: the category's name; by default derived from `maps_root` (see `category_name`).
         progress: where to report progress; silent by default.
+        keep: optional filter on image keys (see `aupimo_cli.io.discovery.find_pairs`).
 
     Raises:
         InputError: any bad input, with a one-line message naming the file and the fix.
@@ -244,7 +269,7 @@ def evaluate_category(
 
     progress = progress or SilentProgress()
     notes: list[str] = []
-    pairs = find_pairs(maps_root, masks_root, options.normal_dirs)
+    pairs = find_pairs(maps_root, masks_root, options.normal_dirs, keep=keep)
     progress.stage("loading maps and masks", total=len(pairs))
     loaded = load_category(pairs, images_root=images_root, progress=progress.advance)
     if loaded.num_aspect_changed:
@@ -276,12 +301,9 @@ def evaluate_category(
         "width": [int(mask.shape[1]) for mask in loaded.masks],
     }
     num_anomalous = sum(labels)
-    summary: dict[str, Any] = {"category": category_name(maps_root, category)}
-    summary["pixel_auroc"] = pixel_values.get("pixel_auroc")
-    for limit in options.aupro_limits:
-        summary[aupro_key(limit)] = pixel_values.get(aupro_key(limit))
-    summary.update(_aupimo_statistics(aupimos, np.array(labels)))
-    summary.update(
+    values: dict[str, Any] = {"category": category_name(maps_root, category), **pixel_values}
+    values.update(_aupimo_statistics(aupimos, np.array(labels)))
+    values.update(
         {
             "image_auroc": image_value,
             "num_images": len(labels),
@@ -294,6 +316,8 @@ def evaluate_category(
             "version": __version__,
         }
     )
+    # Every key in the contract's order; a metric left out of --metrics is null.
+    summary = {key: values.get(key) for key in summary_keys(options.aupro_limits)}
     provenance = {
         "tool": {"name": "aupimo-cli", "version": __version__},
         "libraries": _library_versions(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -122,7 +122,12 @@ def _refuse_ambiguous(groups: dict[str, list[str]], root: Path, what: str) -> No
         )
 
 
-def find_pairs(maps_root: Path, masks_root: Path, normal_dirs: Sequence[str] = DEFAULT_NORMAL_DIRS) -> list[ImagePair]:
+def find_pairs(
+    maps_root: Path,
+    masks_root: Path,
+    normal_dirs: Sequence[str] = DEFAULT_NORMAL_DIRS,
+    keep: Callable[[str], bool] | None = None,
+) -> list[ImagePair]:
     """Find every anomaly map under `maps_root` and pair it with its mask under `masks_root`.
 
     Maps are the files with an extension in `MAP_EXTENSIONS`; masks are the files with an extension in
@@ -138,6 +143,8 @@ def find_pairs(maps_root: Path, masks_root: Path, normal_dirs: Sequence[str] = D
         maps_root: the MAPS folder, ``<defect>/<name>.<ext>``.
         masks_root: the MASKS folder, ``<defect>/<name>_mask.png`` or ``<defect>/<name>.png``.
         normal_dirs: folder names that hold normal images.
+        keep: optional filter on image keys (relative path without extension, e.g. ``"Anomaly/000"``): maps and
+            masks whose key it rejects are ignored, as if absent (VisA's split CSV restricts to the test split).
 
     Returns:
         The pairs sorted by `ImagePair.relpath`. ``map_path`` and ``mask_path`` are joined onto the roots as
@@ -163,12 +170,18 @@ def find_pairs(maps_root: Path, masks_root: Path, normal_dirs: Sequence[str] = D
             "formats"
         )
     maps_by_key = _group_by_key(map_files)
+    if keep is not None:
+        maps_by_key = {key: files for key, files in maps_by_key.items() if keep(key)}
+        if not maps_by_key:
+            raise InputError(f"none of the {len(map_files)} anomaly maps in {maps_root} is in the selected split")
     _refuse_ambiguous(maps_by_key, maps_root, "map")
 
     mask_files, _ = _walk(masks_root, MASK_EXTENSIONS)
     mask_keys = [_strip_extension(relpath) for relpath in mask_files]
     mvtec_style = bool(mask_files) and all(key.endswith(_MVTEC_MASK_SUFFIX) for key in mask_keys)
     masks_by_key = _group_by_key(mask_files, _MVTEC_MASK_SUFFIX if mvtec_style else "")
+    if keep is not None:
+        masks_by_key = {key: files for key, files in masks_by_key.items() if keep(key)}
     _refuse_ambiguous(masks_by_key, masks_root, "mask")
 
     hint = ""
