@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## demo: evaluate the shipped sample category and show the summary table
 demo: $(STAMP)
-	$(BIN)/aupimo evaluate sample_data/maps sample_data/masks --out results/sample --category sample --overwrite
+	$(BIN)/aupimo evaluate sample_data/model_a/gear/test sample_data/mvtec/gear/ground_truth --out results/sample --overwrite
 
 ## test: run the whole test suite (ruff first, then pytest)
 test: $(STAMP)

@@ -1,7 +1,11 @@
-"""Make sample_data/: a small synthetic MVTec-style category (seeded, deterministic).
+"""Make sample_data/: a small synthetic MVTec-style dataset with two categories and two models (seeded).
 
-Two defect types (crack, scratch) with 5 images each, 10 good images, float32 TIFF maps at 128x128 and
-0/255 PNG masks at 512x512, as a model's low-resolution output next to full-resolution ground truth.
+    sample_data/mvtec/<category>/ground_truth/<defect>/<NNN>_mask.png   0/255 masks at 512x512
+    sample_data/model_a/<category>/test/<defect>/<NNN>.tiff              float32 maps at 64x64
+    sample_data/model_b/<category>/test/<defect>/<NNN>.tiff              model_a's maps plus noise
+
+Each category has 10 good images and two defect types of 5 images. model_b is model_a with Gaussian noise
+added, so it is the weaker model. Nothing here comes from a real dataset.
 
     python scripts/make_sample_data.py [--out sample_data]
 """
@@ -12,24 +16,34 @@ import argparse
 import shutil
 from pathlib import Path
 
+import numpy as np
+import tifffile
+
 from aupimo_cli.synthetic import write_category
+
+CATEGORIES = {"gear": ("crack", "scratch"), "widget": ("dent", "hole")}
+NOISE_STD = 0.6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "sample_data")
     args = parser.parse_args()
-    for sub in ("maps", "masks"):
-        shutil.rmtree(args.out / sub, ignore_errors=True)
-    write_category(
-        args.out,
-        {"crack": 5, "scratch": 5},
-        num_normal=10,
-        mask_shape=(512, 512),
-        map_shape=(128, 128),
-        seed=2026,
-        anomaly_strength=(2.0, 8.0),
-    )
+    shutil.rmtree(args.out, ignore_errors=True)
+    rng = np.random.default_rng(2026)
+    for seed, (category, defects) in enumerate(CATEGORIES.items(), start=2026):
+        staging = args.out / ".staging" / category
+        write_category(staging, dict.fromkeys(defects, 5), num_normal=10, mask_shape=(512, 512), map_shape=(64, 64),
+                       seed=seed, anomaly_strength=(2.0, 8.0))  # fmt: skip
+        shutil.move(staging / "masks", args.out / "mvtec" / category / "ground_truth")
+        model_a = args.out / "model_a" / category / "test"
+        shutil.move(staging / "maps", model_a)
+        for path in sorted(model_a.rglob("*.tiff")):
+            noisy = tifffile.imread(path) + rng.normal(scale=NOISE_STD, size=(64, 64)).astype(np.float32)
+            target = args.out / "model_b" / category / "test" / path.relative_to(model_a)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(target, noisy)
+    shutil.rmtree(args.out / ".staging")
     print(f"wrote {args.out}")
 
 
