@@ -13,10 +13,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
+from .cli_compare import compare
 from .errors import InputError
 
 EXIT_OK = 0
@@ -157,7 +159,7 @@ def _evaluate_options(
 def _fail(stderr: Console, error: BaseException) -> typer.Exit:
     """Report an exception the way every command does, and give the exit to raise."""
     if isinstance(error, InputError):
-        stderr.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        stderr.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
         return typer.Exit(EXIT_BAD_INPUT)
     if isinstance(error, KeyboardInterrupt):
         stderr.print("[bold red]interrupted[/]: no results were written or changed.")
@@ -186,7 +188,9 @@ def evaluate(
     metrics: MetricsOption = "auroc,aupro,aupimo,image_auroc",
     category: Annotated[
         str | None,
-        typer.Option("--category", help="Category name [default: MAPS folder name, or its parent if it is 'test']."),
+        typer.Option(
+            "--category", help="Category name. Default: the MAPS folder name, or its parent's if MAPS is called 'test'."
+        ),
     ] = None,
     force: ForceOption = False,
     overwrite: OverwriteOption = False,
@@ -217,7 +221,7 @@ def evaluate(
         raise _fail(stderr, error) from None
 
     for note in evaluation.notes:
-        stderr.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     if as_json:
         from .report.writers import json_text
 
@@ -262,7 +266,7 @@ def benchmark(
         ),
     ] = "mvtec",
     categories: Annotated[
-        str | None, typer.Option("--categories", help="Comma-separated categories [default: every one found].")
+        str | None, typer.Option("--categories", help="Comma-separated categories. Default: every category found.")
     ] = None,
     workers: Annotated[
         int, typer.Option("--workers", help="Categories evaluated in parallel processes (capped by free memory).")
@@ -308,12 +312,14 @@ def benchmark(
             def done(outcome: Any) -> None:
                 progress.advance(1)
                 if outcome.status == "failed":
-                    stderr.print(f"[bold red]{outcome.name} failed:[/] {outcome.error}", soft_wrap=True)
+                    stderr.print(
+                        f"[bold red]{escape(outcome.name)} failed:[/] {escape(outcome.error or '')}", soft_wrap=True
+                    )
                     if outcome.internal:
                         stderr.print("".join(outcome.notes), markup=False, highlight=False)
                 elif not quiet:
                     for note in outcome.notes:
-                        stderr.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+                        stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
             outcomes = bench.run_categories(jobs, options, out, overwrite=overwrite, workers=allowed, on_done=done)
             rows = bench.dataset_rows(out, outcomes, options)
@@ -332,6 +338,9 @@ def benchmark(
         raise typer.Exit(EXIT_INTERNAL)
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+app.command("compare")(compare)
 
 
 def main() -> None:

@@ -48,7 +48,9 @@ def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
     for header in ("pixel AUROC", "AUPRO@30%", "AUPRO@5%"):
         pixel.add_column(header, justify="right")
     for model in comparison.models:
-        pixel.add_row(escape(model), *(format_float(comparison.table[model][MEAN_CATEGORY][k]) for k in METRIC_KEYS[1:]))
+        pixel.add_row(
+            escape(model), *(format_float(comparison.table[model][MEAN_CATEGORY][k]) for k in METRIC_KEYS[1:])
+        )
 
     ranks = Table(title="average rank of mean AUPIMO (1 is the best)", title_justify="left")
     ranks.add_column("model")
@@ -80,12 +82,17 @@ def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
 def compare(
     results: Annotated[
         list[Path],
-        typer.Argument(help="One result folder per model: an `aupimo evaluate` or `aupimo benchmark` --out folder."),
+        typer.Argument(
+            metavar="RESULTS",
+            help="One result folder per model: an `aupimo evaluate` or `aupimo benchmark` --out folder.",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Comparison folder, written atomically.")],
     names: Annotated[
         str | None,
-        typer.Option("--names", help="Comma-separated model names, one per RESULTS folder [default: folder names]."),
+        typer.Option(
+            "--names", help="Comma-separated model names, one per RESULTS folder (default: the folder names)."
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing comparison folder.")] = False,
     as_json: Annotated[
@@ -93,12 +100,12 @@ def compare(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")] = False,
 ) -> None:
-    """Compare models over the categories they all have: mean AUPIMO, pixel AUROC, AUPRO and average ranks.
+    """Compare models over the categories they all have: mean AUPIMO, pixel AUROC, AUPRO, average ranks.
 
-    Per category, pairwise one-sided Wilcoxon signed-rank tests on the paired per-image AUPIMO of the
-    anomalous images (matched by path without extension) tell whether a model is significantly better, as
-    in the AUPIMO paper. Writes compare.json, compare.csv, compare.md and boxplots/<category>.png (with
-    matplotlib) into --out. Exit code 0 on success, 2 for bad input, 1 for an internal error.
+    Per category, one-sided Wilcoxon signed-rank tests on paired per-image AUPIMO, as in the AUPIMO paper.
+    Images are matched by their path without extension.
+    Writes compare.json, compare.csv, compare.md and boxplots/<category>.png (needs matplotlib) to --out.
+    Exit code 0 on success, 2 for bad input, 1 for an internal error.
     """
     stderr = Console(stderr=True, highlight=False)
     try:

@@ -69,9 +69,7 @@ def mean_or_none(values: Sequence[float | None]) -> float | None:
     return float(np.mean(np.asarray(values, dtype=np.float64)))
 
 
-def metric_table(
-    summaries: Mapping[str, Mapping[str, Mapping[str, Any]]], categories: Sequence[str]
-) -> Table:
+def metric_table(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]], categories: Sequence[str]) -> Table:
     """The comparison table: each model's `METRIC_KEYS` per category, then their mean over the categories.
 
     Args:
@@ -423,9 +421,7 @@ def _common_categories(results: Sequence[ModelResults]) -> tuple[list[str], list
         notes.append(f"categories not compared, as not every model has them: {'; '.join(left_out)}.")
     if not common:
         detail = "; ".join(f"{r.name}: {', '.join(sorted(r.categories)) or 'none'}" for r in results)
-        raise InputError(
-            f"No category is in every model's results ({detail}); compare results of the same categories."
-        )
+        raise InputError(f"No category is in every model's results ({detail}); compare results of the same categories.")
     if MEAN_CATEGORY in common:
         raise InputError(
             f"A category is named {MEAN_CATEGORY!r}, which the comparison table uses for the mean over "
@@ -453,9 +449,10 @@ def _matched_aupimos(category: str, results: Sequence[ModelResults]) -> tuple[li
         raise InputError(f"Category {category} has no anomalous image in {results[0].categories[category].folder}.")
     for r in results:
         category_result = r.categories[category]
-        if any(category_result.aupimos[key] is None for key in keys) or category_result.summary.get(
-            "aupimo_mean"
-        ) is None:
+        if (
+            any(category_result.aupimos[key] is None for key in keys)
+            or category_result.summary.get("aupimo_mean") is None
+        ):
             raise InputError(
                 f"{category_result.folder} has no per-image AUPIMO (evaluated without it?); re-run the evaluation "
                 "with aupimo in --metrics."
@@ -580,9 +577,13 @@ def comparison_markdown(comparison: Comparison) -> str:
         ],
     )
     lines += ["", "## Average rank", ""]
-    lines += ["Rank of the mean AUPIMO within each category (1 is the best, ties averaged), averaged over categories.", ""]
+    lines += [
+        "Rank of the mean AUPIMO within each category (1 is the best, ties averaged), averaged over categories.",
+        "",
+    ]
     lines += _md_table(
-        ["model", "average rank"], [[model, format_float(comparison.avg_rank[model])] for model in models_by_rank(comparison)]
+        ["model", "average rank"],
+        [[model, format_float(comparison.avg_rank[model])] for model in models_by_rank(comparison)],
     )
     lines += ["", "## Wilcoxon signed-rank tests", ""]
     lines += [
