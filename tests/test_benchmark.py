@@ -212,3 +212,44 @@ def test_worker_planning_respects_memory():
     assert plan_workers(4, [5 * gib] * 10, available=11 * gib) == 2
     assert plan_workers(2, [30 * gib], available=8 * gib) == 1
     assert plan_workers(1, [gib] * 3, available=100 * gib) == 1
+
+
+def test_compare_two_real_benchmark_runs(mvtec_run, tmp_path):
+    """Model B is model A plus noise: benchmark both, compare, and check the statistics by hand."""
+    import numpy as np
+    import tifffile
+    from scipy.stats import rankdata, wilcoxon
+
+    maps_root, dataset_root, out_a = mvtec_run
+    noisy_root = tmp_path / "model_b"
+    shutil.copytree(maps_root, noisy_root)
+    rng = np.random.default_rng(7)
+    for path in sorted(noisy_root.rglob("*.tiff")):
+        amap = tifffile.imread(path)
+        tifffile.imwrite(path, amap + rng.normal(scale=0.8, size=amap.shape).astype(np.float32))
+    out_b = tmp_path / "results_b"
+    assert run("benchmark", noisy_root, dataset_root, "--out", out_b, *SMALL)[0] == 0
+    out = tmp_path / "compare"
+    code, stdout, stderr = run("compare", out_a, out_b, "--names", "a,b", "--out", out, "--json", "--quiet")
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    assert report == json.loads((out / "compare.json").read_text())
+    means = {m: [json.loads((o / c / "summary.json").read_text())["aupimo_mean"] for c in ("bottle", "screw")]
+             for m, o in (("a", out_a), ("b", out_b))}  # fmt: skip
+    expected_ranks = np.mean([rankdata([-means["a"][i], -means["b"][i]]) for i in range(2)], axis=0)
+    assert [report["avg_rank"]["a"], report["avg_rank"]["b"]] == pytest.approx(list(expected_ranks))
+    for category in ("bottle", "screw"):
+        tables = [pq.read_table(o / category / "per_image.parquet").to_pylist() for o in (out_a, out_b)]
+        scores = [np.array([r["aupimo"] for r in rows if r["label"] == 1]) for rows in tables]
+        [entry] = report["wilcoxon"][category]
+        better, worse = (0, 1) if entry["better"] == "a" else (1, 0)
+        differences = scores[better] - scores[worse]
+        differences[np.abs(differences) <= 1e-3] = 0
+        expected_p = 1.0 if not differences.any() else wilcoxon(differences, alternative="greater").pvalue
+        assert entry["pvalue"] == pytest.approx(expected_p, abs=1e-12)
+        assert entry["confidence"] == pytest.approx(1 - expected_p, abs=1e-12)
+        assert entry["n"] == len(differences)
+        assert (
+            report["table"]["a"][category]["aupimo_mean"]
+            == json.loads((out_a / category / "summary.json").read_text())["aupimo_mean"]
+        )
