@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fuzz bench clean
+.PHONY: demo test lint fuzz bench bench-peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,24 @@ lint: $(STAMP)
 ## bench: time every stage and metric on MVTec-sized synthetic data
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_evaluate.py
+	$(BIN)/python benchmarks/bench_benchmark.py
+
+# The peers (anomalib, torch, scikit-learn, ADEval) live in their own venv, never in the project's.
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+
+$(PEERS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PEERS_VENV)/bin/python -m pip install --quiet anomalib==2.7.0 scikit-learn adeval==1.1.0
+	$(PEERS_VENV)/bin/python -m pip install --quiet -e .
+	touch $(PEERS_STAMP)
+
+## bench-peers: our metrics against anomalib, scikit-learn and ADEval on the same arrays, side by side
+bench-peers: $(PEERS_STAMP)
+	$(PEERS_VENV)/bin/python benchmarks/compare_peers.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) results bench_out .pytest_cache .ruff_cache
