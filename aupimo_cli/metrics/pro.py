@@ -20,13 +20,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from .._memory import empty_array
 from ._inputs import validate_pair, work_dtype
-
-# 8-connectivity, as in the official MVTec AD evaluation.
-_EIGHT_CONNECTED = np.ones((3, 3), dtype=int)
 
 DEFAULT_FPR_LIMITS: tuple[float, ...] = (0.3, 0.05)
 
@@ -59,12 +55,16 @@ def _bounding_box(mask: NDArray[np.bool_]) -> tuple[slice, slice]:
 
 
 def _label_regions(cropped_mask: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
-    """8-connected labels of a mask cropped to its bounding box, and their number.
+    """8-connected labels (1..R, 0 = background) of a mask cropped to its bounding box, and their number R.
 
-    Labelling the bounding box alone gives the same components as the whole mask, much faster.
+    Labelling the bounding box alone gives the same components as the whole mask, much faster. OpenCV's
+    labelling gives the same components as ``scipy.ndimage.label(mask, structure=ones((3, 3)))``, the
+    official code's call (tested), and spares importing scipy.ndimage (0.3 s).
     """
-    labels, num_regions = ndimage.label(cropped_mask, structure=_EIGHT_CONNECTED)
-    return labels, int(num_regions)
+    import cv2
+
+    num_labels, labels = cv2.connectedComponents(np.ascontiguousarray(cropped_mask).view(np.uint8), connectivity=8)
+    return labels, int(num_labels) - 1
 
 
 def count_regions(mask: NDArray[np.bool_]) -> int:
