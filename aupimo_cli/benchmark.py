@@ -145,7 +145,9 @@ def _stored_provenance(folder: Path) -> dict[str, Any] | None:
     return provenance if isinstance(provenance, dict) else None
 
 
-def run_category(job: CategoryJob, options: EvaluateOptions, out: Path, overwrite: bool) -> CategoryOutcome:
+def run_category(
+    job: CategoryJob, options: EvaluateOptions, out: Path, overwrite: bool, max_memory_bytes: int | None = None
+) -> CategoryOutcome:
     """Evaluate one category into ``out/<name>``, or skip it when its stored results are up to date.
 
     Never raises: failures are returned as the outcome, ``internal`` telling a bug from bad input.
@@ -167,7 +169,13 @@ def run_category(job: CategoryJob, options: EvaluateOptions, out: Path, overwrit
                 "recompute them"
             )
         evaluation = evaluate_category(
-            job.maps_root, job.masks_root, options, images_root=job.images_root, category=job.name, keep=job.keep()
+            job.maps_root,
+            job.masks_root,
+            options,
+            images_root=job.images_root,
+            category=job.name,
+            keep=job.keep(),
+            max_memory_bytes=max_memory_bytes,
         )
         write_evaluation(evaluation, folder, overwrite=overwrite)
         return CategoryOutcome(job.name, "computed", notes=[f"{job.name}: {note}" for note in evaluation.notes])
@@ -217,21 +225,25 @@ def run_categories(
     *,
     overwrite: bool,
     workers: int,
+    max_memory_bytes: int | None = None,
     on_done: Callable[[CategoryOutcome], None] | None = None,
 ) -> list[CategoryOutcome]:
-    """Run every job, `workers` at a time in separate processes; outcomes keep the order of `jobs`."""
+    """Run every job, `workers` at a time in separate processes; outcomes keep the order of `jobs`.
+
+    `max_memory_bytes` bounds each category (see `evaluate_category`).
+    """
     out.mkdir(parents=True, exist_ok=True)
     outcomes: list[CategoryOutcome] = []
     if workers <= 1:
         for job in jobs:
-            outcomes.append(run_category(job, options, out, overwrite))
+            outcomes.append(run_category(job, options, out, overwrite, max_memory_bytes))
             if on_done is not None:
                 on_done(outcomes[-1])
         return outcomes
     # spawn, not fork: the parent may hold threads (rich, numba) that fork would copy mid-state.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(run_category, job, options, out, overwrite) for job in jobs]
+        futures = [pool.submit(run_category, job, options, out, overwrite, max_memory_bytes) for job in jobs]
         for future in futures:
             outcomes.append(future.result())
             if on_done is not None:

@@ -136,6 +136,35 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Compute AUPIMO even 
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing results.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary JSON to stdout and nothing else there.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no table.")]
+MaxMemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        help="Memory the evaluation may use, e.g. 8G, 512M or a number of bytes; a category estimated to need "
+        "more is refused before its maps are read. Default: 75% of the memory available at start.",
+    ),
+]
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_memory_size(text: str | None) -> int:
+    """Bytes of a ``--max-memory`` value (``8G``, ``512M``, ``1.5G``, ``1000000``); None gives the default,
+    75% of the memory available now."""
+    if text is None:
+        from .benchmark import available_memory_bytes
+
+        return int(0.75 * available_memory_bytes())
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = cleaned[-1:] if cleaned[-1:] in _SIZE_UNITS else ""
+    number = cleaned[: len(cleaned) - len(unit)]
+    try:
+        size = float(number) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise InputError(f"--max-memory: expected a size such as 8G, 512M or 1000000, got {text!r}.") from None
+    if size <= 0:
+        raise InputError(f"--max-memory must be positive, got {text!r}.")
+    return int(size)
 
 
 def _evaluate_options(
@@ -194,6 +223,7 @@ def evaluate(
     ] = None,
     force: ForceOption = False,
     overwrite: OverwriteOption = False,
+    max_memory: MaxMemoryOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -214,7 +244,13 @@ def evaluate(
         check_target(out.absolute(), overwrite)
         with RichProgress(stderr, enabled=not quiet and stderr.is_terminal) as progress:
             evaluation = evaluate_category(
-                maps, masks, options, images_root=images, category=category, progress=progress
+                maps,
+                masks,
+                options,
+                images_root=images,
+                category=category,
+                progress=progress,
+                max_memory_bytes=parse_memory_size(max_memory),
             )
             written = write_evaluation(evaluation, out, overwrite=overwrite)
     except (Exception, KeyboardInterrupt) as error:
@@ -278,6 +314,7 @@ def benchmark(
     metrics: MetricsOption = "auroc,aupro,aupimo,image_auroc",
     force: ForceOption = False,
     overwrite: OverwriteOption = False,
+    max_memory: MaxMemoryOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -295,14 +332,15 @@ def benchmark(
         jobs = bench.find_categories(maps_root, dataset_root, layout, _names(categories) if categories else None)
         if out.exists() and not out.is_dir():
             raise InputError(f"--out {out} is a file, not a folder; choose another --out.")
+        memory = parse_memory_size(max_memory)
         allowed = workers
         if workers > 1:
             estimates = [bench.estimate_category_bytes(job, options) for job in jobs]
-            allowed = bench.plan_workers(workers, estimates, bench.available_memory_bytes())
+            allowed = bench.plan_workers(workers, estimates, memory)
             if allowed < workers:
                 stderr.print(
                     f"[yellow]note:[/] running {allowed} worker(s), not {workers}: the largest category needs about "
-                    f"{max(estimates) / 2**30:.1f} GiB and {bench.available_memory_bytes() / 2**30:.1f} GiB is free."
+                    f"{max(estimates) / 2**30:.1f} GiB of the {memory / 2**30:.1f} GiB allowed (--max-memory)."
                 )
         elif workers < 1:
             raise InputError(f"--workers must be at least 1, got {workers}.")
@@ -321,7 +359,15 @@ def benchmark(
                     for note in outcome.notes:
                         stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
-            outcomes = bench.run_categories(jobs, options, out, overwrite=overwrite, workers=allowed, on_done=done)
+            outcomes = bench.run_categories(
+                jobs,
+                options,
+                out,
+                overwrite=overwrite,
+                workers=allowed,
+                max_memory_bytes=memory // allowed,
+                on_done=done,
+            )
             rows = bench.dataset_rows(out, outcomes, options)
             bench.write_dataset_tables(out, rows, outcomes)
     except (Exception, KeyboardInterrupt) as error:

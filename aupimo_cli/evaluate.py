@@ -123,6 +123,38 @@ def summary_keys(aupro_limits: Sequence[float]) -> list[str]:
     ]
 
 
+# Memory model of `evaluate_category` at its peak (bytes), checked against --max-memory before loading:
+# the interpreter and libraries, then per full-resolution pixel the float32 map and the bool mask, and per
+# anomalous pixel its score, PRO weight, argsort index and their sorted copies.
+BASE_BYTES = 350 * 2**20
+BYTES_PER_PIXEL = 4 + 1
+BYTES_PER_ANOMALOUS_PIXEL = 4 + 8 + 8 + 4 + 8
+
+
+def estimate_peak_bytes(shapes: Sequence[tuple[int, int]], masks: Sequence[np.ndarray]) -> int:
+    """Estimated peak memory of evaluating images of these full-resolution `shapes` with these masks."""
+    num_pixels = sum(height * width for height, width in shapes)
+    num_anomalous = sum(int(np.count_nonzero(mask)) for mask in masks)
+    return BASE_BYTES + num_pixels * BYTES_PER_PIXEL + num_anomalous * BYTES_PER_ANOMALOUS_PIXEL
+
+
+def memory_guard(max_bytes: int | None) -> Callable[[list[tuple[int, int]], list[np.ndarray]], None] | None:
+    """A `load_category` hook that refuses, before the maps are read, a category needing more than `max_bytes`."""
+    if max_bytes is None:
+        return None
+
+    def check(shapes: list[tuple[int, int]], masks: list[np.ndarray]) -> None:
+        need = estimate_peak_bytes(shapes, masks)
+        if need > max_bytes:
+            raise InputError(
+                f"evaluating these {len(shapes)} images needs about {need / 2**30:.2f} GiB (maps at full resolution "
+                f"as float32, plus masks and sort space) but --max-memory allows {max_bytes / 2**30:.2f} GiB: raise "
+                "--max-memory if the machine has the memory, or evaluate fewer images at once"
+            )
+
+    return check
+
+
 def category_name(maps_root: Path, given: str | None) -> str:
     """`given`, else the MAPS folder's name, or its parent's when the folder is called ``test``."""
     if given:
@@ -250,6 +282,7 @@ def evaluate_category(
     category: str | None = None,
     progress: Progress | None = None,
     keep: Callable[[str], bool] | None = None,
+    max_memory_bytes: int | None = None,
 ) -> Evaluation:
     """Pair, load and evaluate one category; nothing is written.
 
@@ -261,6 +294,7 @@ def evaluate_category(
         category: the category's name; by default derived from `maps_root` (see `category_name`).
         progress: where to report progress; silent by default.
         keep: optional filter on image keys (see `aupimo_cli.io.discovery.find_pairs`).
+        max_memory_bytes: refuse, before reading any map, a category whose estimated peak memory exceeds it.
 
     Raises:
         InputError: any bad input, with a one-line message naming the file and the fix.
@@ -271,7 +305,9 @@ def evaluate_category(
     notes: list[str] = []
     pairs = find_pairs(maps_root, masks_root, options.normal_dirs, keep=keep)
     progress.stage("loading maps and masks", total=len(pairs))
-    loaded = load_category(pairs, images_root=images_root, progress=progress.advance)
+    loaded = load_category(
+        pairs, images_root=images_root, progress=progress.advance, before_maps=memory_guard(max_memory_bytes)
+    )
     if loaded.num_aspect_changed:
         notes.append(
             f"{loaded.num_aspect_changed} map(s) have another aspect ratio than their mask and were resized "

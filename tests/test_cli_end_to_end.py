@@ -302,3 +302,24 @@ def test_bad_option_values(tmp_path):
     _expect_bad_input(tmp_path, maps, masks, "--metrics", extra=("--metrics", "auroc,iou"))
     _expect_bad_input(tmp_path, maps, masks, "--fpr-bounds", extra=("--fpr-bounds", "1e-4,1e-5"))
     _expect_bad_input(tmp_path, maps, masks, "--aupro-limits", extra=("--aupro-limits", "0.3,abc"))
+
+
+def test_max_memory_refuses_before_reading_maps(tmp_path):
+    _expect_bad_input(tmp_path, DATA / "tiff" / "maps", DATA / "tiff" / "masks", "needs about", "--max-memory",
+                      extra=("--max-memory", "100M"))  # fmt: skip
+    _expect_bad_input(tmp_path, DATA / "tiff" / "maps", DATA / "tiff" / "masks", "--max-memory",
+                      extra=("--max-memory", "lots"))  # fmt: skip
+    out = tmp_path / "ok"
+    code, _, stderr = run("evaluate", DATA / "tiff" / "maps", DATA / "tiff" / "masks", "--out", out, "-q",
+                          "--max-memory", "2G")  # fmt: skip
+    assert code == 0, stderr
+
+
+def test_memory_sizes_parse():
+    from aupimo_cli.cli import parse_memory_size
+
+    assert parse_memory_size("8G") == 8 * 2**30
+    assert parse_memory_size("512M") == 512 * 2**20
+    assert parse_memory_size("1.5GiB") == int(1.5 * 2**30)
+    assert parse_memory_size("1000000") == 1_000_000
+    assert parse_memory_size(None) > 0

@@ -175,6 +175,7 @@ def load_category(
     images_root: Path | None = None,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
+    before_maps: Callable[[list[tuple[int, int]], list[NDArray[np.bool_]]], None] | None = None,
 ) -> LoadedCategory:
     """Read every mask and map of a category and resize the maps to full resolution.
 
@@ -188,6 +189,8 @@ def load_category(
             masks disagree on their size (or there are none).
         threads: number of worker threads; ``os.cpu_count()`` by default.
         progress: called as ``progress(1)`` from the calling thread after each map is loaded.
+        before_maps: called with the full-resolution shapes (in the order of `pairs`) and the masks read,
+            before any map is read: the place to refuse a category that would not fit in memory.
 
     Returns:
         The loaded category.
@@ -212,6 +215,8 @@ def load_category(
     shapes = target_shapes(
         pairs, {key: (mask.shape[0], mask.shape[1]) for key, mask in read_masks.items()}, images_root
     )
+    if before_maps is not None:
+        before_maps(shapes, list(read_masks.values()))
 
     # Every map is resized straight into its place in one flat buffer: no per-map allocation, and the
     # caller may reuse the buffer as the work space of the pixel metrics.
