@@ -8,7 +8,6 @@ in the dataset tables, which are rebuilt from the per-category files on every ru
 
 from __future__ import annotations
 
-import csv
 import json
 import multiprocessing
 import os
@@ -16,14 +15,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
 from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
-from .io.discovery import find_pairs
+from .io.discovery import find_pairs, split_filter
 from .io.readers import read_image_size
 
 LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw")
@@ -46,14 +45,11 @@ class CategoryJob:
     maps_root: Path
     masks_root: Path
     images_root: Path | None
-    test_keys: frozenset[str] | None = None
+    split_csv: Path | None = None
 
     def keep(self) -> Callable[[str], bool] | None:
         """The filter of image keys for `find_pairs` (VisA's test split), or None for every image."""
-        if self.test_keys is None:
-            return None
-        keys = self.test_keys
-        return lambda key: key in keys
+        return None if self.split_csv is None else split_filter(self.split_csv, self.name)
 
 
 @dataclass
@@ -65,27 +61,6 @@ class CategoryOutcome:
     error: str | None = None
     internal: bool = False
     notes: list[str] = field(default_factory=list)
-
-
-def _visa_test_keys(dataset_root: Path, category: str) -> frozenset[str] | None:
-    """Keys (``Anomaly/000``) of the category's test images from VisA's ``split_csv/1cls.csv``, if present."""
-    split_csv = dataset_root / "split_csv" / "1cls.csv"
-    if not split_csv.is_file():
-        return None
-    keys = set()
-    with open(split_csv, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"object", "split", "image"} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(f"{split_csv} lacks the column(s) {', '.join(sorted(missing))}: is it VisA's 1cls.csv?")
-        prefix = PurePosixPath(category, "Data", "Images")
-        for row in reader:
-            if row["object"] != category or row["split"] != "test":
-                continue
-            image = PurePosixPath(row["image"])
-            relative = image.relative_to(prefix) if image.is_relative_to(prefix) else image
-            keys.add(relative.with_suffix("").as_posix())
-    return frozenset(keys)
 
 
 def _job(maps_root: Path, dataset_root: Path, layout: str, name: str) -> CategoryJob:
@@ -101,7 +76,7 @@ def _job(maps_root: Path, dataset_root: Path, layout: str, name: str) -> Categor
         maps_root / name / "Data" / "Images",
         dataset_root / name / "Data" / "Masks",
         dataset_root / name / "Data" / "Images",
-        _visa_test_keys(dataset_root, name),
+        split_csv if (split_csv := dataset_root / "split_csv" / "1cls.csv").is_file() else None,
     )
 
 
@@ -174,7 +149,7 @@ def run_category(
             options,
             images_root=job.images_root,
             category=job.name,
-            keep=job.keep(),
+            split_csv=job.split_csv,
             max_memory_bytes=max_memory_bytes,
         )
         write_evaluation(evaluation, folder, overwrite=overwrite)

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError
-from .io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs
+from .io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs, split_filter
 from .io.loader import LoadedCategory, load_category
 from .metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
 from .metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
@@ -281,7 +281,7 @@ def evaluate_category(
     images_root: Path | None = None,
     category: str | None = None,
     progress: Progress | None = None,
-    keep: Callable[[str], bool] | None = None,
+    split_csv: Path | None = None,
     max_memory_bytes: int | None = None,
 ) -> Evaluation:
     """Pair, load and evaluate one category; nothing is written.
@@ -293,7 +293,7 @@ def evaluate_category(
         images_root: the dataset's original test images, for the sizes of normal images when masks disagree.
         category: the category's name; by default derived from `maps_root` (see `category_name`).
         progress: where to report progress; silent by default.
-        keep: optional filter on image keys (see `aupimo_cli.io.discovery.find_pairs`).
+        split_csv: VisA's ``split_csv/1cls.csv``: evaluate only the category's test images listed there.
         max_memory_bytes: refuse, before reading any map, a category whose estimated peak memory exceeds it.
 
     Raises:
@@ -303,6 +303,8 @@ def evaluate_category(
 
     progress = progress or SilentProgress()
     notes: list[str] = []
+    name = category_name(maps_root, category)
+    keep = None if split_csv is None else split_filter(split_csv, name)
     pairs = find_pairs(maps_root, masks_root, options.normal_dirs, keep=keep)
     progress.stage("loading maps and masks", total=len(pairs))
     loaded = load_category(
@@ -337,7 +339,7 @@ def evaluate_category(
         "width": [int(mask.shape[1]) for mask in loaded.masks],
     }
     num_anomalous = sum(labels)
-    values: dict[str, Any] = {"category": category_name(maps_root, category), **pixel_values}
+    values: dict[str, Any] = {"category": name, **pixel_values}
     values.update(_aupimo_statistics(aupimos, np.array(labels)))
     values.update(
         {
@@ -362,7 +364,10 @@ def evaluate_category(
             "maps": os.path.abspath(maps_root),
             "masks": os.path.abspath(masks_root),
             "images": None if images_root is None else os.path.abspath(images_root),
+            "split_csv": None if split_csv is None else os.path.abspath(split_csv),
             "num_files": num_files,
+            "num_aspect_changed": loaded.num_aspect_changed,
+            "num_empty_defect_masks": loaded.num_empty_defect_masks,
         },
         "fingerprint": fingerprint,
     }
@@ -370,10 +375,22 @@ def evaluate_category(
 
 
 def write_evaluation(evaluation: Evaluation, out: Path, *, overwrite: bool) -> Path:
-    """Write every result file of `evaluation` into `out` as one atomic set; returns the absolute folder."""
-    with staged_folder(out, overwrite) as staging:
-        write_metric_files(staging, evaluation.pixel_values, evaluation.aupimo_result)
-        write_per_image(staging, evaluation.per_image)
-        write_summary(staging, evaluation.summary)
-        write_json(staging / "provenance.json", evaluation.provenance)
+    """Write every result file of `evaluation` into `out` as one atomic set; returns the absolute folder.
+
+    Raises:
+        InputError: `out` exists without `overwrite`, or writing failed (disk full, permissions); then
+            nothing at `out` has changed.
+    """
+    try:
+        with staged_folder(out, overwrite) as staging:
+            write_metric_files(staging, evaluation.pixel_values, evaluation.aupimo_result)
+            write_per_image(staging, evaluation.per_image)
+            write_summary(staging, evaluation.summary)
+            write_json(staging / "provenance.json", evaluation.provenance)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise InputError(
+            f"could not write the results to {out} ({reason}); nothing there was changed: free disk space, fix "
+            "the permissions, or choose another --out"
+        ) from error
     return Path(os.path.abspath(out))

@@ -7,6 +7,7 @@ are walked recursively, so deeper layouts (``MAPS/<a>/<b>/<name>.<ext>``) pair t
 
 from __future__ import annotations
 
+import csv
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -238,3 +239,34 @@ def find_pairs(
             "maps, or remove the masks (MASKS must mirror MAPS)"
         )
     return pairs
+
+
+def split_filter(split_csv: Path, category: str) -> Callable[[str], bool]:
+    """A `find_pairs` key filter keeping the category's test images listed in VisA's ``split_csv/1cls.csv``.
+
+    The CSV has columns ``object,split,label,image,mask``; an image ``<category>/Data/Images/Anomaly/000.JPG``
+    has the key ``Anomaly/000`` under the ``Data/Images`` maps root.
+
+    Raises:
+        InputError: the file can't be read or lacks the columns.
+    """
+    keys = set()
+    try:
+        with open(split_csv, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"object", "split", "image"} - set(reader.fieldnames or ())
+            if missing:
+                raise InputError(
+                    f"{split_csv} lacks the column(s) {', '.join(sorted(missing))}: is it VisA's split_csv/1cls.csv?"
+                )
+            prefix = PurePosixPath(category, "Data", "Images")
+            for row in reader:
+                if row["object"] != category or row["split"] != "test":
+                    continue
+                image = PurePosixPath(row["image"])
+                relative = image.relative_to(prefix) if image.is_relative_to(prefix) else image
+                keys.add(relative.with_suffix("").as_posix())
+    except OSError as error:
+        raise InputError(f"{split_csv} cannot be read ({error.strerror}): check the dataset folder") from None
+    frozen = frozenset(keys)
+    return lambda key: key in frozen
