@@ -388,6 +388,39 @@ def benchmark(
 
 app.command("compare")(compare)
 
+EXIT_DIFFERENT = 3
+
+
+@app.command()
+def check(
+    results: Annotated[Path, typer.Argument(help="An `evaluate` or `benchmark` results folder.")],
+    quiet: QuietOption = False,
+) -> None:
+    """Recompute stored results from the inputs and options in their provenance.json, and compare.
+
+    Exit code 0 when every file is reproduced byte for byte, 3 when something differs (listed), 2 when the
+    inputs are missing or the folder is not a results folder, 1 for an internal error.
+    """
+    stderr = Console(stderr=True, highlight=False)
+    try:
+        from .check import check_results
+
+        report = check_results(results)
+    except (Exception, KeyboardInterrupt) as error:
+        raise _fail(stderr, error) from None
+    console = Console(highlight=False)
+    for folder in report.checked:
+        differences = report.differences[folder]
+        if not differences:
+            if not quiet:
+                console.print(f"[green]reproduced[/] {escape(str(folder))}")
+            continue
+        console.print(f"[bold red]differs[/] {escape(str(folder))}:")
+        for line in differences:
+            console.print(f"  {escape(line)}", soft_wrap=True)
+    if not report.reproduced:
+        raise typer.Exit(EXIT_DIFFERENT)
+
 
 def main() -> None:
     """Console-script entry point."""
