@@ -23,6 +23,10 @@ test: $(STAMP)
 	$(BIN)/ruff check aupimo_cli tests benchmarks scripts
 	$(BIN)/python -m pytest -q
 
+## fuzz: many more random trees than the test suite runs
+fuzz: $(STAMP)
+	AUPIMO_FUZZ_EXAMPLES=3000 $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
+
 lint: $(STAMP)
 	$(BIN)/ruff check aupimo_cli tests benchmarks scripts
 	$(BIN)/ruff format --check aupimo_cli tests benchmarks scripts
