@@ -1,15 +1,19 @@
 """End-to-end: ``aupimo evaluate`` against a load-only baseline on the same files, in one run.
 
-Writes an MVTec-AD-screw-sized category to disk (41 good + 119 defective float32 TIFF maps at 256x256,
-1024x1024 PNG masks), then runs, each as a fresh process:
+Cases, written to disk once (float32 TIFF maps, 0/255 PNG masks):
+- ``screw``: MVTec AD screw-sized, 41 good + 119 defective, maps 256x256, masks 1024x1024;
+- ``visa``: VisA-sized, 100 good + 100 defective, maps 256x256, masks 1000x1500 (H x W).
 
-- load-only: read every map and resize it to 1024x1024, read every mask (the same thread pool as the tool);
+For each case, each run a fresh process:
+- load-only: read every map and resize it to full resolution, read every mask (the tool's own loader);
 - ``aupimo evaluate`` on the same folders, all metrics;
 
-and prints wall time, peak RSS and the ratio evaluate / load-only. Both runs start warm (numba cache
-filled, files in the page cache) after one untimed evaluate.
+and it prints wall time, peak RSS, the maps' float32 size and the ratio evaluate / load-only (best of
+--repeat). Both start warm (numba cache filled, files in the page cache) after one untimed evaluate.
+It also times ``aupimo --help`` and the cold start: ``evaluate`` on the sample data right after the numba
+cache is deleted, as in a fresh venv, against the same run warm.
 
-    .venv/bin/python benchmarks/bench_evaluate.py [--dir bench_out/screw] [--repeat 1]
+    .venv/bin/python benchmarks/bench_evaluate.py [--cases screw,visa] [--dir bench_out] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -22,16 +26,21 @@ import sys
 import time
 from pathlib import Path
 
+import aupimo_cli
 from aupimo_cli.synthetic import write_category
 
 LOAD_ONLY = """
 import sys
 from pathlib import Path
 from aupimo_cli.io import find_pairs, load_category
-pairs = find_pairs(Path(sys.argv[1]), Path(sys.argv[2]))
-loaded = load_category(pairs)
-print(len(loaded.maps), sum(m.nbytes for m in loaded.maps))
+loaded = load_category(find_pairs(Path(sys.argv[1]), Path(sys.argv[2])))
+print(len(loaded.maps))
 """
+CASES = {
+    "screw": {"defects": {"defect_a": 60, "defect_b": 59}, "num_normal": 41, "mask_shape": (1024, 1024)},
+    "visa": {"defects": {"bad": 100}, "num_normal": 100, "mask_shape": (1000, 1500)},
+}
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run_child(command: list[str]) -> tuple[float, float]:
@@ -40,49 +49,73 @@ def run_child(command: list[str]) -> tuple[float, float]:
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise subprocess.CalledProcessError(child.returncode, command)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), command)
     return seconds, usage.ru_maxrss / 2**20
+
+
+def clear_numba_cache() -> int:
+    """Delete the cached numba kernels of the package, as in a fresh install; returns the files removed."""
+    files = [*Path(aupimo_cli.__file__).parent.rglob("*.nbi"), *Path(aupimo_cli.__file__).parent.rglob("*.nbc")]
+    for file in files:
+        file.unlink()
+    return len(files)
+
+
+def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
+    spec = CASES[name]
+    folder = root / name
+    if not (folder / "maps").is_dir():
+        write_category(folder, spec["defects"], num_normal=spec["num_normal"], mask_shape=spec["mask_shape"],
+                       map_shape=(256, 256))  # fmt: skip
+    num_images = spec["num_normal"] + sum(spec["defects"].values())
+    height, width = spec["mask_shape"]
+    maps_gib = num_images * height * width * 4 / 2**30
+    out = root / f"results_{name}"
+    evaluate = [aupimo, "evaluate", str(folder / "maps"), str(folder / "masks"), "--out", str(out), "--overwrite",
+                "--quiet"]  # fmt: skip
+    load_only = [sys.executable, "-c", LOAD_ONLY, str(folder / "maps"), str(folder / "masks")]
+    subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)  # warm: numba cache and page cache
+    loads = [run_child(load_only) for _ in range(repeat)]
+    evaluates = [run_child(evaluate) for _ in range(repeat)]
+    load_s, load_rss = min(loads)
+    evaluate_s, evaluate_rss = min(evaluates)
+    print(f"\n{name}: {num_images} images, masks {height}x{width}, maps 256x256; full-resolution maps "
+          f"{maps_gib:.2f} GiB float32")  # fmt: skip
+    print(f"{'run (best of ' + str(repeat) + ')':40s} {'seconds':>8s} {'peak RSS':>12s} {'RSS/maps':>9s}")
+    print(f"{'load-only (read + resize + masks)':40s} {load_s:8.2f} {load_rss:8.2f} GiB {load_rss / maps_gib:9.2f}")
+    print(f"{'aupimo evaluate (all metrics)':40s} {evaluate_s:8.2f} {evaluate_rss:8.2f} GiB "
+          f"{evaluate_rss / maps_gib:9.2f}")  # fmt: skip
+    print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def bench_start(aupimo: str, root: Path) -> None:
+    help_s = min(run_child([aupimo, "--help"])[0] for _ in range(3))
+    sample = [aupimo, "evaluate", str(REPO / "sample_data/model_a/gear/test"),
+              str(REPO / "sample_data/mvtec/gear/ground_truth"), "--out", str(root / "results_sample"), "--overwrite",
+              "--quiet"]  # fmt: skip
+    removed = clear_numba_cache()
+    cold_s = run_child(sample)[0]
+    warm_s = min(run_child(sample)[0] for _ in range(3))
+    print(f"\naupimo --help (warm): {help_s:.2f} s")
+    print(
+        f"evaluate on sample_data (20 images at 512x512): cold start {cold_s:.2f} s (numba cache of {removed} "
+        f"files deleted first, so every kernel compiles), warm {warm_s:.2f} s; compile cost {cold_s - warm_s:.2f} s"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dir", type=Path, default=Path("bench_out/screw"))
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--dir", type=Path, default=Path("bench_out"))
+    parser.add_argument("--cases", default="screw,visa")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-
-    if not (args.dir / "maps").is_dir():
-        start = time.perf_counter()
-        write_category(
-            args.dir, {"defect_a": 60, "defect_b": 59}, num_normal=41, mask_shape=(1024, 1024), map_shape=(256, 256)
-        )
-        print(f"wrote {args.dir} in {time.perf_counter() - start:.1f} s")
-    size = sum(f.stat().st_size for f in args.dir.rglob("*") if f.is_file())
-    print(f"category: 41 good + 119 defective, maps 256x256 float32 TIFF, masks 1024x1024 PNG, {size / 2**20:.0f} MiB")
-
     aupimo = str(Path(sys.executable).parent / "aupimo")
-    out = args.dir.parent / "results"
-    evaluate = [aupimo, "evaluate", str(args.dir / "maps"), str(args.dir / "masks"), "--out", str(out), "--overwrite",
-                "--quiet"]  # fmt: skip
-    load_only = [sys.executable, "-c", LOAD_ONLY, str(args.dir / "maps"), str(args.dir / "masks")]
-    subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)  # warm: numba cache and page cache
-
-    load_times, evaluate_times = [], []
-    load_rss = evaluate_rss = 0.0
-    for _ in range(args.repeat):
-        seconds, load_rss = run_child(load_only)
-        load_times.append(seconds)
-    for _ in range(args.repeat):
-        seconds, evaluate_rss = run_child(evaluate)
-        evaluate_times.append(seconds)
-    load_s, evaluate_s = min(load_times), min(evaluate_times)
-    print(f"cores: {os.cpu_count()}")
-    print(f"{'run':40s} {'seconds':>8s} {'peak RSS':>10s}")
-    print(f"{'load-only (read + resize + masks)':40s} {load_s:8.2f} {load_rss:8.2f} GiB")
-    print(f"{'aupimo evaluate (all metrics)':40s} {evaluate_s:8.2f} {evaluate_rss:8.2f} GiB")
-    print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x")
-    shutil.rmtree(out, ignore_errors=True)
+    print(f"cores: {os.cpu_count()}, RAM: {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
+    for name in args.cases.split(","):
+        bench_case(name, args.dir, aupimo, args.repeat)
+    bench_start(aupimo, args.dir)
 
 
 if __name__ == "__main__":
