@@ -22,3 +22,13 @@ def load_case(name: str) -> tuple[dict[str, np.ndarray], dict]:
 def reference_case(request: pytest.FixtureRequest) -> tuple[str, dict[str, np.ndarray], dict]:
     arrays, expected = load_case(request.param)
     return request.param, arrays, expected
+
+
+def invoke(app: object, *args: object) -> tuple[int, str, str]:
+    """Run a typer app in-process: (exit code, stdout, stderr); an unexpected exception is re-raised."""
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, [str(a) for a in args])  # type: ignore[arg-type]
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr

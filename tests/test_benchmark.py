@@ -8,22 +8,19 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from aupimo_cli.benchmark import plan_workers
 from aupimo_cli.cli import app
 from aupimo_cli.synthetic import write_category
 
-runner = CliRunner()
+from .conftest import invoke
+
 # Small images: bounds and thresholds that small normal sets can reach.
 SMALL = ("--fpr-bounds", "1e-3,1e-2", "--num-thresholds", "20000", "--quiet")
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(app, *args)
 
 
 def _category(tmp: Path, seed: int) -> tuple[Path, Path]:

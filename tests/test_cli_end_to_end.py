@@ -14,14 +14,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import tifffile
-from typer.testing import CliRunner
 
 from aupimo_cli.cli import app
 from aupimo_cli.metrics import AUPIMOResult
 
-from .conftest import DATA, REFERENCE_CASES
+from .conftest import DATA, REFERENCE_CASES, invoke
 
-runner = CliRunner()
 SUMMARY_KEYS = [
     "category", "pixel_auroc", "aupro_30", "aupro_05", "aupimo_mean", "aupimo_std", "aupimo_q1", "aupimo_median",
     "aupimo_q3", "image_auroc", "num_images", "num_normal", "num_anomalous", "fpr_lower_bound", "fpr_upper_bound",
@@ -41,10 +39,7 @@ PER_IMAGE_COLUMNS = [
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(app, *args)
 
 
 def leftovers(out: Path) -> list[str]:

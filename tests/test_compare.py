@@ -16,7 +16,6 @@ import pytest
 import scipy.stats
 import tifffile
 import typer
-from typer.testing import CliRunner
 
 from aupimo_cli.cli_compare import compare
 from aupimo_cli.compare import (
@@ -33,6 +32,8 @@ from aupimo_cli.compare import (
 from aupimo_cli.errors import InputError
 from aupimo_cli.evaluate import EvaluateOptions, evaluate_category, write_evaluation
 from aupimo_cli.synthetic import write_category
+
+from .conftest import invoke
 
 OPTIONS = EvaluateOptions(fpr_bounds=(1e-3, 1e-2), num_thresholds=20_000)
 DEFECTS = {"crack": 4, "hole": 4}
@@ -344,14 +345,10 @@ def _main() -> None:
 
 
 app.command("compare")(compare)
-runner = CliRunner()
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(app, *args)
 
 
 def test_cli_writes_the_comparison(tmp_path, runs):

@@ -21,20 +21,14 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from typer.testing import CliRunner
 
 from aupimo_cli.cli import app
 
-from .conftest import DATA
-
-runner = CliRunner()
+from .conftest import DATA, invoke
 
 
 def run(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(app, *args)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
