@@ -75,24 +75,27 @@ def counts_at_or_above(
 
 
 @numba.njit(cache=True, nogil=True)
-def add_image_fpr(
-    values: NDArray[Any], thresholds: NDArray[Any], hist: NDArray[np.int64], fpr_sum: NDArray[np.float64]
-) -> None:
-    """Add one normal image's FPR at every threshold to `fpr_sum`: ``fpr_sum[k] += count(values >= t_k) / P``.
+def add_to_histogram(values: NDArray[Any], thresholds: NDArray[Any], hist: NDArray[np.int64]) -> None:
+    """Add each value to ``hist[number of thresholds <= value]``; `hist` has shape (K + 1,).
 
-    Args:
-        values: the normal image's scores, flattened, shape (P,); every pixel is a negative.
-        thresholds: strictly increasing thresholds, shape (K,).
-        hist: int64 work space of shape (K + 1,), overwritten (reused across images to avoid allocations).
-        fpr_sum: float64 (K,) running sum over the normal images, added to in place.
+    Integer counts add up exactly in any order, so an image can be split across threads, each with its own
+    histogram, and the histograms summed.
     """
-    num_thresholds = thresholds.shape[0]
-    hist[:] = 0
     for p in range(values.shape[0]):
         hist[_num_thresholds_at_or_below(values[p], thresholds)] += 1
-    num_pixels = values.shape[0]
+
+
+@numba.njit(cache=True, nogil=True)
+def add_fpr_from_histograms(
+    hist_a: NDArray[np.int64], hist_b: NDArray[np.int64], num_pixels: int, fpr_sum: NDArray[np.float64]
+) -> None:
+    """Add one normal image's FPR at every threshold to `fpr_sum`, from its two partial histograms.
+
+    ``fpr_sum[k] += count(values >= t_k) / num_pixels``, where the count at threshold k is the number of
+    values with more than k thresholds at or below them.
+    """
     running = np.int64(0)
-    for k in range(num_thresholds - 1, -1, -1):
-        running += hist[k + 1]
+    for k in range(fpr_sum.shape[0] - 1, -1, -1):
+        running += hist_a[k + 1] + hist_b[k + 1]
         # The same float64 division as the reference's per-image FPR, summed image after image.
         fpr_sum[k] += running / num_pixels

@@ -272,15 +272,25 @@ def _shared_fpr(normal_maps: Sequence[NDArray[Any]], thresholds: NDArray[Any]) -
     """Mean over the normal images of their FPR at every threshold, shape (K,), float64.
 
     Summed image by image in order and then divided, which is how ``ndarray.mean(axis=0)`` reduces the
-    reference's (N_normal, K) array, so the values agree to the last bit. One image at a time, in one
-    reused work buffer: the pass is memory-bound, and a thread pool would need a buffer per image.
+    reference's (N_normal, K) array, so the values agree to the last bit. Each image's pixels are bucketed
+    by two threads into two integer histograms (exact in any order), reused from image to image.
     """
-    from ._pimo_kernels import add_image_fpr
+    from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram
 
-    hist = np.empty(thresholds.shape[0] + 1, dtype=np.int64)
-    fpr_sum = np.zeros(thresholds.shape[0], dtype=np.float64)
-    for amap in normal_maps:
-        add_image_fpr(np.ascontiguousarray(amap, dtype=thresholds.dtype).ravel(), thresholds, hist, fpr_sum)
+    num_thresholds = thresholds.shape[0]
+    hist_a = np.empty(num_thresholds + 1, dtype=np.int64)
+    hist_b = np.empty(num_thresholds + 1, dtype=np.int64)
+    fpr_sum = np.zeros(num_thresholds, dtype=np.float64)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for amap in normal_maps:
+            values = np.ascontiguousarray(amap, dtype=thresholds.dtype).ravel()
+            half = values.shape[0] // 2
+            hist_a[:] = 0
+            hist_b[:] = 0
+            other_half = pool.submit(add_to_histogram, values[half:], thresholds, hist_b)
+            add_to_histogram(values[:half], thresholds, hist_a)
+            other_half.result()
+            add_fpr_from_histograms(hist_a, hist_b, values.shape[0], fpr_sum)
     return fpr_sum / len(normal_maps)
 
 
