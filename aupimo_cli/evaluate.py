@@ -300,8 +300,11 @@ def evaluate_category(
         InputError: any bad input, with a one-line message naming the file and the fix.
     """
     from .metrics import count_regions
+    from .metrics._warmup import warm_kernels_in_background
 
     progress = progress or SilentProgress()
+    # numba's one-off start-up (about 0.8 s) overlaps the reading of the files.
+    warmup = warm_kernels_in_background()
     notes: list[str] = []
     name = category_name(maps_root, category)
     keep = None if split_csv is None else split_filter(split_csv, name)
@@ -321,6 +324,7 @@ def evaluate_category(
             "normal, as in the MVTec AD evaluation."
         )
 
+    warmup.join()
     pixel_values, aupimo_result, image_value, image_scores = _compute_metrics(loaded, options, progress, notes)
 
     progress.stage("fingerprinting inputs")
