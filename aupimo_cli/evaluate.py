@@ -218,13 +218,15 @@ def _aupimo_statistics(aupimos: np.ndarray | None, image_classes: np.ndarray) ->
 
 
 def _compute_metrics(
-    loaded: LoadedCategory, options: EvaluateOptions, progress: Progress, notes: list[str]
+    loaded: LoadedCategory, labels: np.ndarray, options: EvaluateOptions, progress: Progress, notes: list[str]
 ) -> tuple[dict[str, float], AUPIMOResult | None, float | None, np.ndarray]:
-    """Run the requested metrics; returns (pixel values, AUPIMO result, image AUROC, image scores)."""
+    """Run the requested metrics; returns (pixel values, AUPIMO result, image AUROC, image scores).
+
+    `labels` (N,) are the image labels, 1 where the mask has an anomalous pixel.
+    """
     from .metrics import aupimo, image_auroc
     from .metrics.pro import pixel_metrics_in_place
 
-    labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
     num_anomalous = int(labels.sum())
     num_normal = labels.size - num_anomalous
     image_scores = np.array([float(amap.max()) for amap in loaded.maps], dtype=np.float64)
@@ -325,16 +327,16 @@ def evaluate_category(
         )
 
     warmup.join()
-    pixel_values, aupimo_result, image_value, image_scores = _compute_metrics(loaded, options, progress, notes)
+    labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
+    pixel_values, aupimo_result, image_value, image_scores = _compute_metrics(loaded, labels, options, progress, notes)
 
     progress.stage("fingerprinting inputs")
     fingerprint, num_files = input_fingerprint(maps_root, masks_root, loaded.pairs)
-    labels = [int(mask.any()) for mask in loaded.masks]
     aupimos = aupimo_result.aupimos if aupimo_result is not None else None
     per_image: dict[str, list[Any]] = {
         "path": [pair.relpath for pair in loaded.pairs],
         "defect": [pair.defect for pair in loaded.pairs],
-        "label": labels,
+        "label": labels.tolist(),
         "image_score": [float(v) for v in image_scores],
         "aupimo": [None] * len(labels) if aupimos is None else [None if math.isnan(v) else float(v) for v in aupimos],
         "mask_pixels": [int(np.count_nonzero(mask)) for mask in loaded.masks],
@@ -342,9 +344,9 @@ def evaluate_category(
         "height": [int(mask.shape[0]) for mask in loaded.masks],
         "width": [int(mask.shape[1]) for mask in loaded.masks],
     }
-    num_anomalous = sum(labels)
+    num_anomalous = int(labels.sum())
     values: dict[str, Any] = {"category": name, **pixel_values}
-    values.update(_aupimo_statistics(aupimos, np.array(labels)))
+    values.update(_aupimo_statistics(aupimos, labels))
     values.update(
         {
             "image_auroc": image_value,
