@@ -250,3 +250,10 @@ def test_compare_two_real_benchmark_runs(mvtec_run, tmp_path):
             report["table"]["a"][category]["aupimo_mean"]
             == json.loads((out_a / category / "summary.json").read_text())["aupimo_mean"]
         )
+
+
+def test_check_reproduces_every_category_of_a_benchmark(mvtec_run):
+    _, _, out = mvtec_run
+    code, stdout, stderr = run("check", out)
+    assert code == 0, stderr
+    assert stdout.count("reproduced") == 2 and "bottle" in stdout and "screw" in stdout
