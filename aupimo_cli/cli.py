@@ -269,12 +269,24 @@ def evaluate(
         Console(highlight=False).print(_summary_table(evaluation.summary, written))
 
 
+def _column_title(key: str) -> str:
+    """Short console titles for summary keys (the files keep the full keys)."""
+    if key.startswith("aupro_"):
+        percent = key.removeprefix("aupro_")
+        return "AUPRO@" + (percent.replace("p", ".") if "p" in percent else str(int(percent))) + "%"
+    return {"pixel_auroc": "pixel AUROC", "aupimo_mean": "AUPIMO", "image_auroc": "image AUROC",
+            "num_images": "images"}.get(key, key)  # fmt: skip
+
+
 def _dataset_table(rows: list[dict[str, Any]], out: Path) -> Table:
     columns = ["category", "pixel_auroc", *[k for k in rows[0] if k.startswith("aupro_")], "aupimo_mean",
                "image_auroc", "num_images", "error"]  # fmt: skip
     table = Table(title=f"benchmark  →  {out}", title_justify="left")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("category", "error") else "right")
+        if column == "error":
+            table.add_column("error", overflow="fold", min_width=8)
+        else:
+            table.add_column(_column_title(column), justify="left" if column == "category" else "right", no_wrap=True)
     for row in rows:
         cells = []
         for column in columns:
@@ -282,7 +294,7 @@ def _dataset_table(rows: list[dict[str, Any]], out: Path) -> Table:
             if isinstance(value, float):
                 cells.append(f"{value:.4f}")
             else:
-                cells.append("-" if value is None else str(value))
+                cells.append("-" if value is None else escape(str(value)))
         table.add_row(*cells, style="bold" if row["category"] == "mean" else None)
     return table
 
