@@ -35,20 +35,18 @@ def _num_thresholds_at_or_below(value: Any, thresholds: NDArray[Any]) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def counts_at_or_above(
+def masked_counts_at_or_above(
     values: NDArray[Any],
     mask: NDArray[np.bool_],
-    use_mask: bool,
     thresholds: NDArray[Any],
     first: int,
     last: int,
 ) -> NDArray[np.int64]:
-    """Count, for each threshold index k in [first, last], the pixels with ``value >= thresholds[k]``.
+    """Count, for each threshold index k in [first, last], the masked pixels with ``value >= thresholds[k]``.
 
     Args:
         values: scores of one image, flattened, shape (P,).
-        mask: boolean, shape (P,); only pixels where it is True are counted when `use_mask` is True.
-        use_mask: count only the masked pixels (True) or every pixel (False).
+        mask: boolean, shape (P,); only pixels where it is True are counted.
         thresholds: strictly increasing thresholds, shape (K,), an (approximately) linear spacing.
         first, last: the inclusive range of threshold indices to count for, 0 <= first <= last < K.
 
@@ -60,7 +58,7 @@ def counts_at_or_above(
     # hist[j], j in 1..width: pixels whose number of thresholds <= value, capped at last + 1, is first + j.
     hist = np.zeros(width + 1, dtype=np.int64)
     for p in range(values.shape[0]):
-        if use_mask and not mask[p]:
+        if not mask[p]:
             continue
         value = values[p]
         if value < first_threshold:

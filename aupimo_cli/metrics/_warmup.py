@@ -15,7 +15,7 @@ import numpy as np
 
 def warm_kernels(dtype: Any = np.float32) -> None:
     """Call every kernel the command line uses once, on tiny arrays of the types it will pass."""
-    from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram, counts_at_or_above
+    from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram, masked_counts_at_or_above
     from ._pixel_kernels import anomalous_score_walk, split_by_mask
 
     values = np.linspace(0, 1, 8, dtype=dtype)
@@ -29,8 +29,7 @@ def warm_kernels(dtype: Any = np.float32) -> None:
     hist = np.zeros(5, dtype=np.int64)
     add_to_histogram(values, thresholds, hist)
     add_fpr_from_histograms(hist, hist, 8, np.zeros(4))
-    counts_at_or_above(values, mask, True, thresholds, 0, 3)
-    counts_at_or_above(values, np.zeros(0, dtype=np.bool_), False, thresholds, 0, 3)
+    masked_counts_at_or_above(values, mask, thresholds, 0, 3)
 
 
 def warm_kernels_in_background() -> threading.Thread:

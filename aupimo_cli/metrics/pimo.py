@@ -241,33 +241,6 @@ def linspace_thresholds(normal_maps: Sequence[NDArray[Any]], num_thresholds: int
     return thresholds
 
 
-def _count_many(
-    jobs: Sequence[tuple[NDArray[Any], NDArray[np.bool_] | None]],
-    thresholds: NDArray[Any],
-    first: int,
-    last: int,
-) -> list[NDArray[np.int64]]:
-    """Counts of pixels >= each threshold in [first, last], one array per (values, mask-or-None) job.
-
-    Images run on two threads (the kernel releases the GIL); results keep the jobs' order.
-    """
-    from ._pimo_kernels import counts_at_or_above
-
-    no_mask = np.zeros(0, dtype=np.bool_)
-
-    def run(job: tuple[NDArray[Any], NDArray[np.bool_] | None]) -> NDArray[np.int64]:
-        values, mask = job
-        flat_values = np.ascontiguousarray(values, dtype=thresholds.dtype).ravel()
-        if mask is None:
-            return counts_at_or_above(flat_values, no_mask, False, thresholds, first, last)
-        return counts_at_or_above(flat_values, np.ascontiguousarray(mask).ravel(), True, thresholds, first, last)
-
-    if len(jobs) == 1:
-        return [run(jobs[0])]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(run, jobs))
-
-
 def _shared_fpr(normal_maps: Sequence[NDArray[Any]], thresholds: NDArray[Any]) -> NDArray[np.float64]:
     """Mean over the normal images of their FPR at every threshold, shape (K,), float64.
 
@@ -328,12 +301,23 @@ def _per_image_tprs(
     first: int,
     last: int,
 ) -> NDArray[np.float64]:
-    """TPRs (N, last - first + 1) of every image for thresholds first..last; NaN rows for normal images."""
+    """TPRs (N, last - first + 1) of every image for thresholds first..last; NaN rows for normal images.
+
+    Anomalous images run on two threads (the kernel releases the GIL).
+    """
+    from ._pimo_kernels import masked_counts_at_or_above
+
+    def tpr(index: int) -> NDArray[np.float64]:
+        values = np.ascontiguousarray(maps[index], dtype=thresholds.dtype).ravel()
+        mask = np.ascontiguousarray(masks[index]).ravel()
+        counts = masked_counts_at_or_above(values, mask, thresholds, first, last)
+        return counts.astype(np.float64) / float(np.count_nonzero(mask))
+
     tprs = np.full((len(maps), last - first + 1), np.nan, dtype=np.float64)
     anomalous = np.flatnonzero(image_classes == 1)
-    counts = _count_many([(maps[i], masks[i]) for i in anomalous], thresholds, first, last)
-    for i, image_counts in zip(anomalous, counts, strict=True):
-        tprs[i] = image_counts.astype(np.float64) / float(np.count_nonzero(masks[i]))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for index, image_tpr in zip(anomalous, pool.map(tpr, anomalous), strict=True):
+            tprs[index] = image_tpr
     return tprs
 
 
