@@ -7,7 +7,6 @@ starts fast.
 from __future__ import annotations
 
 import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,11 +18,8 @@ from rich.table import Table
 
 from . import __version__
 from .cli_compare import compare
+from .cli_errors import EXIT_BAD_INPUT, EXIT_DIFFERENT, EXIT_INTERNAL, fail
 from .errors import InputError
-
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
 
 app = typer.Typer(
     name="aupimo",
@@ -185,19 +181,6 @@ def _evaluate_options(
     )
 
 
-def _fail(stderr: Console, error: BaseException) -> typer.Exit:
-    """Report an exception the way every command does, and give the exit to raise."""
-    if isinstance(error, InputError):
-        stderr.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
-        return typer.Exit(EXIT_BAD_INPUT)
-    if isinstance(error, KeyboardInterrupt):
-        stderr.print("[bold red]interrupted[/]: no results were written or changed.")
-        return typer.Exit(130)
-    stderr.print("[bold red]internal error[/] (please report it with the traceback below):")
-    stderr.print("".join(traceback.format_exception(error)), markup=False, highlight=False)
-    return typer.Exit(EXIT_INTERNAL)
-
-
 @app.command()
 def evaluate(
     maps: Annotated[Path, typer.Argument(help="Folder of anomaly maps: MAPS/<defect>/<name>.{tiff,tif,npy,npz,png}.")],
@@ -254,7 +237,7 @@ def evaluate(
             )
             written = write_evaluation(evaluation, out, overwrite=overwrite)
     except (Exception, KeyboardInterrupt) as error:
-        raise _fail(stderr, error) from None
+        raise fail(stderr, error) from None
 
     for note in evaluation.notes:
         stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
@@ -383,7 +366,7 @@ def benchmark(
             rows = bench.dataset_rows(out, outcomes, options)
             bench.write_dataset_tables(out, rows, outcomes)
     except (Exception, KeyboardInterrupt) as error:
-        raise _fail(stderr, error) from None
+        raise fail(stderr, error) from None
 
     if as_json:
         from .report.writers import json_text
@@ -399,8 +382,6 @@ def benchmark(
 
 
 app.command("compare")(compare)
-
-EXIT_DIFFERENT = 3
 
 
 @app.command()
@@ -419,7 +400,7 @@ def check(
 
         report = check_results(results)
     except (Exception, KeyboardInterrupt) as error:
-        raise _fail(stderr, error) from None
+        raise fail(stderr, error) from None
     console = Console(highlight=False)
     for folder in report.checked:
         differences = report.differences[folder]

@@ -7,7 +7,6 @@ matplotlib) are imported inside the command so that ``aupimo --help`` starts fas
 from __future__ import annotations
 
 import sys
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,13 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import InputError
+from .cli_errors import fail
 
 if TYPE_CHECKING:
     from .compare import Comparison
-
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -117,16 +113,8 @@ def compare(
         check_target(out.absolute(), overwrite)
         comparison = compare_results(results, _split_names(names))
         written = write_comparison(comparison, out, overwrite=overwrite)
-    except InputError as error:
-        stderr.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except KeyboardInterrupt:
-        stderr.print("[bold red]interrupted[/]: no results were written or changed.")
-        raise typer.Exit(130) from None
-    except Exception:
-        stderr.print("[bold red]internal error[/] (please report it with the traceback below):")
-        stderr.print(traceback.format_exc(), markup=False, highlight=False)
-        raise typer.Exit(EXIT_INTERNAL) from None
+    except (Exception, KeyboardInterrupt) as error:
+        raise fail(stderr, error) from None
 
     for note in comparison.notes:
         stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
