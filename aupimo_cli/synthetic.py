@@ -39,7 +39,7 @@ def synthetic_category(
     maps, masks = [], []
     for index in range(num_normal + num_anomalous):
         coarse = rng.normal(size=(32, 32)).astype(np.float32)
-        amap = cv2.resize(coarse, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_CUBIC)
+        amap: np.ndarray = cv2.resize(coarse, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_CUBIC)
         amap += rng.normal(scale=0.05, size=map_shape).astype(np.float32)
         mask = np.zeros(shape, dtype=np.uint8)
         if index >= num_normal:

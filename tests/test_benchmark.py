@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from aupimo_cli.benchmark import plan_workers
 from aupimo_cli.cli import app
+from aupimo_cli.pipeline.benchmark import plan_workers
 from aupimo_cli.synthetic import write_category
 
 from .conftest import invoke

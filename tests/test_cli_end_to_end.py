@@ -311,7 +311,7 @@ def test_max_memory_refuses_before_reading_maps(tmp_path):
 
 
 def test_memory_sizes_parse():
-    from aupimo_cli.cli import parse_memory_size
+    from aupimo_cli.cli._common import parse_memory_size
 
     assert parse_memory_size("8G") == 8 * 2**30
     assert parse_memory_size("512M") == 512 * 2**20

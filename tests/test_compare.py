@@ -17,8 +17,8 @@ import scipy.stats
 import tifffile
 import typer
 
-from aupimo_cli.cli_compare import compare
-from aupimo_cli.compare import (
+from aupimo_cli.cli.compare import compare
+from aupimo_cli.compare.comparison import (
     MATPLOTLIB_MISSING_NOTE,
     METRIC_KEYS,
     average_ranks,
@@ -30,7 +30,7 @@ from aupimo_cli.compare import (
     write_comparison,
 )
 from aupimo_cli.errors import InputError
-from aupimo_cli.evaluate import EvaluateOptions, evaluate_category, write_evaluation
+from aupimo_cli.pipeline.evaluate import EvaluateOptions, evaluate_category, write_evaluation
 from aupimo_cli.synthetic import write_category
 
 from .conftest import invoke

@@ -264,7 +264,7 @@ def test_disk_full_while_writing_keeps_the_old_results(tmp_path, good_results, m
     def full_disk(*_: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("aupimo_cli.evaluate.write_per_image", full_disk)
+    monkeypatch.setattr("aupimo_cli.pipeline.evaluate.write_per_image", full_disk)
     code, _, stderr = run("evaluate", DATA / "tiff" / "maps", DATA / "tiff" / "masks", "--out", out, "--overwrite")
     assert code == 2
     assert "No space left on device" in stderr and "nothing there was changed" in " ".join(stderr.split())
@@ -279,7 +279,7 @@ def test_ctrl_c_while_writing_keeps_the_old_results(tmp_path, good_results, monk
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("aupimo_cli.evaluate.write_summary", interrupted)
+    monkeypatch.setattr("aupimo_cli.pipeline.evaluate.write_summary", interrupted)
     code, _, stderr = run("evaluate", DATA / "tiff" / "maps", DATA / "tiff" / "masks", "--out", out, "--overwrite")
     assert code == 130 and "interrupted" in stderr
     assert snapshot(out) == before and leftovers(out) == []

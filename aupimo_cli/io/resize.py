@@ -44,7 +44,7 @@ def resize_bilinear(
         return out
     source = np.ascontiguousarray(amap, dtype=np.float32)
     if out is None:
-        return cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
+        return np.asarray(cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
     result = cv2.resize(source, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
     if result is not out and not np.shares_memory(result, out):  # cv2 reallocates on a mismatch: never here
         out[...] = result

@@ -133,7 +133,7 @@ def anomalous_score_walk(
     pos_weights: NDArray[np.float64],
     num_regions: float,
     fpr_limits: NDArray[np.float64],
-) -> tuple[int, NDArray[np.float64]]:
+) -> tuple[np.int64, NDArray[np.float64]]:
     """Pixel AUROC and AUPRO areas from the distinct anomalous scores alone, the curve of `pro_curve_points`.
 
     Between two distinct anomalous scores the PRO curve is flat while the FPR grows, so its area there is

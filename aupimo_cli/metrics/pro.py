@@ -64,7 +64,7 @@ def _label_regions(cropped_mask: NDArray[np.bool_]) -> tuple[NDArray[np.int32], 
     import cv2
 
     num_labels, labels = cv2.connectedComponents(np.ascontiguousarray(cropped_mask).view(np.uint8), connectivity=8)
-    return labels, int(num_labels) - 1
+    return np.asarray(labels, dtype=np.int32), int(num_labels) - 1
 
 
 def count_regions(mask: NDArray[np.bool_]) -> int:

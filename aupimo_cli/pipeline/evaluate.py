@@ -18,14 +18,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import __version__
-from .errors import InputError
-from .io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs, split_filter
-from .io.loader import LoadedCategory, load_category
-from .metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
-from .metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
-from .report.atomic import staged_folder
-from .report.writers import write_json, write_metric_files, write_per_image, write_summary
+from .. import __version__
+from ..errors import InputError
+from ..io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs, split_filter
+from ..io.loader import LoadedCategory, load_category
+from ..metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
+from ..metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
+from ..report.atomic import staged_folder
+from ..report.writers import write_json, write_metric_files, write_per_image, write_summary
 
 METRIC_NAMES: tuple[str, ...] = ("auroc", "aupro", "aupimo", "image_auroc")
 
@@ -224,8 +224,8 @@ def _compute_metrics(
 
     `labels` (N,) are the image labels, 1 where the mask has an anomalous pixel.
     """
-    from .metrics import aupimo, image_auroc
-    from .metrics.pro import pixel_metrics_in_place
+    from ..metrics import aupimo, image_auroc
+    from ..metrics.pro import pixel_metrics_in_place
 
     num_anomalous = int(labels.sum())
     num_normal = labels.size - num_anomalous
@@ -301,8 +301,8 @@ def evaluate_category(
     Raises:
         InputError: any bad input, with a one-line message naming the file and the fix.
     """
-    from .metrics import count_regions
-    from .metrics._warmup import warm_kernels_in_background
+    from ..metrics import count_regions
+    from ..metrics._warmup import warm_kernels_in_background
 
     progress = progress or SilentProgress()
     # numba's one-off start-up (about 0.8 s) overlaps the reading of the files.

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 METRIC_KEYS: tuple[str, ...] = ("aupimo_mean", "pixel_auroc", "aupro_30", "aupro_05")
 """The per-category summary keys compared, in the order of the table and of ``compare.csv``."""
@@ -653,8 +653,8 @@ def write_comparison(comparison: Comparison, out: Path, *, overwrite: bool) -> P
     Raises:
         InputError: `out` is a file, or exists without `overwrite`, or can't be written.
     """
-    from .report.atomic import staged_folder
-    from .report.writers import json_text
+    from ..report.atomic import staged_folder
+    from ..report.writers import json_text
 
     try:
         import matplotlib  # noqa: F401

@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import traceback
+from functools import partial
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
+from ..io.discovery import find_pairs, split_filter
+from ..io.readers import read_image_size
 from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
-from .io.discovery import find_pairs, split_filter
-from .io.readers import read_image_size
 
 LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw")
 # Summary columns that are counts: summed in the dataset's mean row.
@@ -173,18 +174,6 @@ def estimate_category_bytes(job: CategoryJob, options: EvaluateOptions) -> int:
     return WORKER_BASE_BYTES + len(pairs) * height * width * BYTES_PER_PIXEL
 
 
-def available_memory_bytes() -> int:
-    """MemAvailable from /proc/meminfo, or physical memory where that is unreadable."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def plan_workers(requested: int, estimates: Sequence[int], available: int) -> int:
     """How many categories may run at once: at most `requested`, and only as many of the largest as fit."""
     if requested < 1:
@@ -265,9 +254,9 @@ def write_dataset_tables(out: Path, rows: Sequence[dict[str, Any]], outcomes: Se
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .report.writers import json_text, summary_csv, summary_markdown
+    from ..report.writers import json_text, summary_csv, summary_markdown
 
-    def replace(name: str, write: Callable[[Path], None]) -> None:
+    def replace(name: str, write: Callable[[Path], object]) -> None:
         temporary = out / f".{name}.tmp-{os.getpid()}"
         try:
             write(temporary)
@@ -275,9 +264,9 @@ def write_dataset_tables(out: Path, rows: Sequence[dict[str, Any]], outcomes: Se
         finally:
             temporary.unlink(missing_ok=True)
 
-    replace("summary.json", lambda path: path.write_text(json_text(list(rows)), encoding="utf-8"))
-    replace("summary.csv", lambda path: path.write_text(summary_csv(rows), encoding="utf-8"))
-    replace("summary.md", lambda path: path.write_text(summary_markdown(rows), encoding="utf-8"))
+    texts = {"summary.json": json_text(list(rows)), "summary.csv": summary_csv(rows), "summary.md": summary_markdown(rows)}
+    for name, text in texts.items():
+        replace(name, partial(Path.write_text, data=text, encoding="utf-8"))
     tables = []
     for outcome in sorted(outcomes, key=lambda o: o.name):
         if outcome.status == "failed":

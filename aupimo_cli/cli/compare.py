@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_errors import fail
+from ._errors import fail
 
 if TYPE_CHECKING:
-    from .compare import Comparison
+    from ..compare import Comparison
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -29,7 +29,7 @@ def _split_names(text: str | None) -> list[str] | None:
 
 def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
     """The rich tables shown after a comparison: mean AUPIMO, pixel metrics, average rank and Wilcoxon tests."""
-    from .compare import MEAN_CATEGORY, METRIC_KEYS, format_float, models_by_rank
+    from ..compare import MEAN_CATEGORY, METRIC_KEYS, format_float, models_by_rank
 
     categories = [*comparison.categories, MEAN_CATEGORY]
     aupimo = Table(title=f"mean AUPIMO  →  {out}", title_justify="left")
@@ -105,8 +105,8 @@ def compare(
     """
     stderr = Console(stderr=True, highlight=False)
     try:
-        from .compare import compare_results, write_comparison
-        from .report.atomic import check_target, recover_and_clean
+        from ..compare import compare_results, write_comparison
+        from ..report.atomic import check_target, recover_and_clean
 
         # Refuse an existing comparison folder before reading every result.
         recover_and_clean(out.absolute())
@@ -119,7 +119,7 @@ def compare(
     for note in comparison.notes:
         stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     if as_json:
-        from .report.writers import json_text
+        from ..report.writers import json_text
 
         sys.stdout.write(json_text(comparison.to_json()))
         sys.stdout.flush()

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import InputError
+from ..errors import InputError
 
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
