@@ -53,8 +53,24 @@ def test_aupimo_matches_the_paper_code(reference_case):
 
 def test_aupimo_warns_when_a_bound_is_not_reached_closely(reference_case):
     _, arrays, _ = reference_case
-    with pytest.warns(RuntimeWarning, match="1e-05 is not reached exactly"):
+    with pytest.warns(RuntimeWarning, match="1e-05 is reached only approximately") as caught:
         aupimo(arrays["maps"], arrays["masks"])
+    message = str(caught[0].message)
+    assert "comparable" in message and "at most" in message and "Act only if" in message
+
+
+def test_bound_missed_message_bounds_the_effect_on_aupimo():
+    from aupimo_cli.metrics.pimo import _bound_missed_message
+
+    # Shared FPR falling in steps of 4e-7 around the bound 1e-5: one normal pixel in 2.5 million each.
+    shared_fpr = np.array([1.058e-5, 1.018e-5, 0.978e-5])
+    message = _bound_missed_message(shared_fpr, 1, 1e-5, (1e-5, 1e-4), 2_500_000)
+    achieved = shared_fpr[1]
+    assert f"{achieved:.4g}" in message and "+1.8%" in message
+    assert f"at most {abs(np.log(achieved / 1e-5)) / np.log(10):.2g}" in message
+    assert "2,500,000 normal pixels" in message and "more normal images" in message
+    # Jumps of several pixels at once: the thresholds are too coarse.
+    assert "--num-thresholds" in _bound_missed_message(shared_fpr, 1, 1e-5, (1e-5, 1e-4), 250_000_000)
 
 
 def test_sequences_of_images_give_the_same_values(reference_case):

@@ -5,11 +5,13 @@ and masks as (N, H, W) arrays or as sequences of 2-D arrays whose shapes may dif
 modifies its inputs.
 """
 
+from ._inputs import MetricInputError
 from .pimo import (
     AUPIMOResult,
     FPRBoundUnreachableError,
     PIMOResult,
     aupimo,
+    aupimo_statistics,
     pimo_curves,
 )
 from .pro import aupro, aupro_key, count_regions, pixel_metrics, pro_curve
@@ -18,8 +20,10 @@ from .roc import image_auroc, pixel_auroc
 __all__ = [
     "AUPIMOResult",
     "FPRBoundUnreachableError",
+    "MetricInputError",
     "PIMOResult",
     "aupimo",
+    "aupimo_statistics",
     "aupro",
     "aupro_key",
     "count_regions",

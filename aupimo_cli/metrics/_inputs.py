@@ -3,7 +3,7 @@
 Every public metric takes either stacked arrays of shape (N, H, W) or sequences of N 2-D arrays whose
 shapes may differ from image to image. This module turns both into lists of 2-D views (never copies of
 the caller's data, which is never modified), and checks shapes, dtypes and finiteness so that errors
-surface as clear ``ValueError``s here rather than deep inside a numba kernel.
+surface as clear `MetricInputError`s here rather than deep inside a numba kernel.
 """
 
 from __future__ import annotations
@@ -13,6 +13,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+
+class MetricInputError(ValueError):
+    """Invalid input to a metric: wrong shapes or dtypes, non-finite scores, a degenerate set of images.
+
+    The message says what is wrong and how to fix it. It subclasses `ValueError`, so library users may catch
+    either; the command line reports it as bad input (exit code 2), while any other exception from the metric
+    core is a bug (exit code 1).
+    """
+
 
 # Map dtypes whose every value is exactly representable in float32: the work happens in float32.
 _FLOAT32_EXACT = {np.dtype(t) for t in (np.float16, np.float32, np.int8, np.uint8, np.int16, np.uint16)}
@@ -26,23 +36,23 @@ def _as_image_list(arrays: Any, name: str) -> list[NDArray[Any]]:
                 f"`{name}` must have shape (N, H, W) or be a sequence of 2-D arrays, "
                 f"but it is an array of shape {arrays.shape}."
             )
-            raise ValueError(msg)
+            raise MetricInputError(msg)
         images = list(arrays)
     elif isinstance(arrays, Sequence) and not isinstance(arrays, str | bytes):
         images = [np.asarray(image) for image in arrays]
     else:
         msg = f"`{name}` must be an array of shape (N, H, W) or a sequence of 2-D arrays, not {type(arrays)}."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     if not images:
         msg = f"`{name}` is empty: at least one image is needed."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     for index, image in enumerate(images):
         if image.ndim != 2:
             msg = f"`{name}[{index}]` must be 2-D (H, W), but it has shape {image.shape}."
-            raise ValueError(msg)
+            raise MetricInputError(msg)
         if image.size == 0:
             msg = f"`{name}[{index}]` has zero size (shape {image.shape})."
-            raise ValueError(msg)
+            raise MetricInputError(msg)
     return images
 
 
@@ -55,7 +65,7 @@ def validate_maps(maps: Any) -> list[NDArray[Any]]:
     """Check anomaly maps and return them as a list of 2-D real-valued arrays.
 
     Raises:
-        ValueError: wrong shape, non-real dtype (bool, complex, object, ...), or a NaN/inf score.
+        MetricInputError: wrong shape, non-real dtype (bool, complex, object, ...), or a NaN/inf score.
     """
     images = _as_image_list(maps, "maps")
     for index, image in enumerate(images):
@@ -64,7 +74,7 @@ def validate_maps(maps: Any) -> list[NDArray[Any]]:
                 f"`maps[{index}]` has dtype {image.dtype}; anomaly maps must hold real numbers "
                 "(float or integer scores, higher = more anomalous)."
             )
-            raise ValueError(msg)
+            raise MetricInputError(msg)
         if image.dtype.kind == "f":
             num_bad = image.size - int(np.count_nonzero(np.isfinite(image)))
             if num_bad:
@@ -72,7 +82,7 @@ def validate_maps(maps: Any) -> list[NDArray[Any]]:
                     f"`maps[{index}]` has {num_bad} non-finite score(s) (NaN or inf); "
                     "fix the model's output or replace them before evaluating."
                 )
-                raise ValueError(msg)
+                raise MetricInputError(msg)
     return images
 
 
@@ -80,12 +90,12 @@ def validate_masks(masks: Any, maps: Sequence[NDArray[Any]]) -> list[NDArray[np.
     """Check ground-truth masks against `maps` and return them as boolean 2-D arrays (nonzero = anomalous).
 
     Raises:
-        ValueError: a count or shape that does not match `maps`, or a dtype that is not bool/integer/float.
+        MetricInputError: a count or shape that does not match `maps`, or a dtype that is not bool/integer/float.
     """
     images = _as_image_list(masks, "masks")
     if len(images) != len(maps):
         msg = f"Got {len(maps)} maps but {len(images)} masks; they must pair one to one."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     boolean: list[NDArray[np.bool_]] = []
     for index, (mask, amap) in enumerate(zip(images, maps, strict=True)):
         if mask.shape != amap.shape:
@@ -93,13 +103,13 @@ def validate_masks(masks: Any, maps: Sequence[NDArray[Any]]) -> list[NDArray[np.
                 f"`masks[{index}]` has shape {mask.shape} but `maps[{index}]` has shape {amap.shape}; "
                 "resize the map to the mask's resolution first."
             )
-            raise ValueError(msg)
+            raise MetricInputError(msg)
         if mask.dtype.kind not in "biuf":
             msg = f"`masks[{index}]` has dtype {mask.dtype}; masks must be bool or integer (nonzero = anomalous)."
-            raise ValueError(msg)
+            raise MetricInputError(msg)
         if mask.dtype.kind == "f" and not np.isfinite(mask).all():
             msg = f"`masks[{index}]` contains NaN or inf; masks must be 0 (normal) or nonzero (anomalous)."
-            raise ValueError(msg)
+            raise MetricInputError(msg)
         boolean.append(mask if mask.dtype == np.bool_ else mask != 0)
     return boolean
 

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._memory import empty_array
-from ._inputs import validate_pair, work_dtype
+from ._inputs import MetricInputError, validate_pair, work_dtype
 
 DEFAULT_FPR_LIMITS: tuple[float, ...] = (0.3, 0.05)
 
@@ -43,7 +43,7 @@ def _validate_limits(fpr_limits: Sequence[float]) -> NDArray[np.float64]:
     limits = np.asarray(list(fpr_limits), dtype=np.float64).reshape(-1)
     if not np.all((limits > 0) & (limits <= 1)):
         msg = f"Every AUPRO FPR limit must be in (0, 1], got {list(fpr_limits)}."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     return limits
 
 
@@ -128,10 +128,10 @@ def _pixel_pass(
     total_neg = sum(m.size for m in map_list) - total_pos
     if total_pos == 0:
         msg = "No anomalous pixel in any mask: pixel AUROC and AUPRO need at least one anomalous image."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     if total_neg == 0:
         msg = "No normal pixel in any mask: pixel AUROC and AUPRO need normal pixels as well."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
 
     neg_scores = empty_array(total_neg, dtype) if normal_buffer is None else normal_buffer[:total_neg]
     pos_scores = np.empty(total_pos, dtype=dtype)
@@ -228,7 +228,7 @@ def pixel_metrics(maps: Any, masks: Any, fpr_limits: Sequence[float] = DEFAULT_F
         of each limit is given by `aupro_key`.
 
     Raises:
-        ValueError: invalid shapes or dtypes, a non-finite score, no anomalous or no normal pixel.
+        MetricInputError: invalid shapes or dtypes, a non-finite score, no anomalous or no normal pixel.
     """
     auroc, aupros, _, _ = _pixel_pass(*validate_pair(maps, masks), fpr_limits, record_curve=False)
     return _as_result(auroc, aupros, fpr_limits)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._inputs import MetricInputError
 from .pro import pixel_metrics
 
 
@@ -39,25 +40,25 @@ def image_auroc(scores: Any, labels: Any) -> float:
         The area under the ROC curve, in [0, 1], computed as the Mann-Whitney U statistic (ties count 1/2).
 
     Raises:
-        ValueError: mismatched shapes, non-finite scores, labels other than 0/1, or a single class.
+        MetricInputError: mismatched shapes, non-finite scores, labels other than 0/1, or a single class.
     """
     scores_array = np.asarray(scores)
     labels_array = np.asarray(labels)
     if scores_array.ndim != 1 or labels_array.shape != scores_array.shape:
         msg = f"`scores` and `labels` must both have shape (N,), got {scores_array.shape} and {labels_array.shape}."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     if scores_array.dtype.kind not in "fiu" or not np.isfinite(scores_array).all():
         msg = "`scores` must be finite real numbers."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     if labels_array.dtype.kind not in "biuf" or not np.isin(labels_array, (0, 1)).all():
         msg = "`labels` must be 0 (normal) or 1 (anomalous)."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     positive = labels_array.astype(bool)
     num_pos = int(positive.sum())
     num_neg = positive.size - num_pos
     if num_pos == 0 or num_neg == 0:
         msg = f"Image AUROC needs both normal and anomalous images, got {num_neg} normal and {num_pos} anomalous."
-        raise ValueError(msg)
+        raise MetricInputError(msg)
     # Ranks 1..N with tied scores sharing their average rank, which counts ties 1/2 (scipy's rankdata
     # "average", without importing scipy.stats, which alone takes a second to import).
     _, tie_group, group_sizes = np.unique(scores_array.astype(np.float64), return_inverse=True, return_counts=True)
