@@ -131,15 +131,17 @@ def test_resume_skips_up_to_date_categories_and_refuses_changed_ones(tmp_path):
     assert code == 0, stderr
     assert "bottle: results are up to date, skipped" in " ".join(stderr.split())
     assert (out / "bottle" / "summary.json").stat().st_mtime_ns == before
-    # A changed input is not silently replaced: that category fails and points to --overwrite.
+    # A changed input is not silently replaced: that category fails and points to --overwrite, and the
+    # folder keeps its previous results and rows, byte for byte.
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     (maps_root / "screw" / "test" / "good" / "000.tiff").write_bytes(
         (maps_root / "screw" / "test" / "good" / "001.tiff").read_bytes()
     )
     code, _, stderr = run("benchmark", maps_root, dataset_root, "--out", out, *SMALL)
     assert code == 2
-    assert "--overwrite" in stderr
-    rows = json.loads((out / "summary.json").read_text())
-    assert rows[0]["error"] is None and "--overwrite" in rows[1]["error"]
+    assert "screw failed" in stderr and "--overwrite" in stderr
+    after = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before
     assert run("benchmark", maps_root, dataset_root, "--out", out, "--overwrite", *SMALL)[0] == 0
 
 
@@ -150,10 +152,12 @@ def test_a_broken_category_does_not_stop_the_others(tmp_path):
     code, _, stderr = run("benchmark", maps_root, dataset_root, "--out", out, *SMALL)
     assert code == 2
     rows = json.loads((out / "summary.json").read_text())
-    assert [row["category"] for row in rows] == ["bottle", "cable", "screw", "mean"]
+    assert [row["category"] for row in rows] == ["bottle", "cable", "screw", "mean (2 of 3)"]
     assert rows[0]["error"] is None and rows[2]["error"] is None
     assert "hole/001" in rows[1]["error"] and rows[1]["pixel_auroc"] is None
     assert rows[3]["pixel_auroc"] == pytest.approx((rows[0]["pixel_auroc"] + rows[2]["pixel_auroc"]) / 2)
+    # The spread and quartiles of AUPIMO do not average over categories: left empty.
+    assert [rows[3][key] for key in ("aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3")] == [None] * 4
     assert not (out / "cable").exists()
     assert "cable failed" in stderr
 

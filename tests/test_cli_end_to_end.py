@@ -285,11 +285,17 @@ def test_existing_results_need_overwrite_and_survive_a_failed_run(tmp_path, refe
 def test_only_anomalous_images_points_to_metrics(tmp_path):
     maps, masks = _copy_case(tmp_path)
     shutil.rmtree(maps / "good")
-    _expect_bad_input(tmp_path, maps, masks, "AUPIMO", "--metrics")
-    out = tmp_path / "ok"
-    code, _, stderr = run("evaluate", maps, masks, "--out", out, "-q", "--metrics", "auroc,aupro")
-    assert code == 0, stderr
-    assert json.loads((out / "summary.json").read_text())["num_normal"] == 0
+    for given, suggested in ((None, "auroc,aupro"), ("auroc,aupimo,image_auroc", "auroc")):
+        extra = () if given is None else ("--metrics", given)
+        code, _, stderr = run("evaluate", maps, masks, "--out", tmp_path / "refused", *extra)
+        message = " ".join(stderr.split())
+        assert code == 2 and "aupimo and image_auroc need normal images" in message, message
+        # The suggestion is the requested metrics that work without normal images, and it does work.
+        assert message.endswith(f"--metrics {suggested}."), message
+        out = tmp_path / f"ok-{suggested}"
+        code, _, stderr = run("evaluate", maps, masks, "--out", out, "-q", "--metrics", suggested)
+        assert code == 0, stderr
+        assert json.loads((out / "summary.json").read_text())["num_normal"] == 0
 
 
 def test_bad_option_values(tmp_path):

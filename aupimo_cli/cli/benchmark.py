@@ -103,8 +103,8 @@ def benchmark(
 
         options = evaluate_options(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force)
         jobs = bench.find_categories(maps_root, dataset_root, layout, names(categories) if categories else None)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"--out {out} is a file, not a folder; choose another --out.")
+        # Refuse, before any work, an --out this run may not write into (DESIGN section 8).
+        state = bench.prepare_output(out, jobs, options, [maps_root, dataset_root], overwrite=overwrite)
         memory = parse_memory_size(max_memory)
         allowed = workers
         if workers > 1:
@@ -141,8 +141,9 @@ def benchmark(
                 max_memory_bytes=memory // allowed,
                 on_done=done,
             )
-            rows = bench.dataset_rows(out, outcomes, options)
-            bench.write_dataset_tables(out, rows, outcomes)
+            inputs = {"maps_root": str(maps_root.absolute()), "dataset_root": str(dataset_root.absolute()),
+                      "layout": layout}  # fmt: skip
+            rows = bench.finish_benchmark(out, state, outcomes, options, inputs)
     except (Exception, KeyboardInterrupt) as error:
         raise fail(stderr, error) from None
 

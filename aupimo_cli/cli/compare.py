@@ -110,7 +110,7 @@ def compare(
 
         # Refuse an existing comparison folder before reading every result.
         recover_and_clean(out.absolute())
-        check_target(out.absolute(), overwrite)
+        check_target(out.absolute(), overwrite, results)
         comparison = compare_results(results, _split_names(names))
         written = write_comparison(comparison, out, overwrite=overwrite)
     except (Exception, KeyboardInterrupt) as error:

@@ -86,7 +86,7 @@ def evaluate(
         options = evaluate_options(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force)
         # Refuse an existing results folder before spending minutes on the metrics.
         recover_and_clean(out.absolute())
-        check_target(out.absolute(), overwrite)
+        check_target(out.absolute(), overwrite, [path for path in (maps, masks, images) if path is not None])
         with RichProgress(stderr, enabled=not quiet and stderr.is_terminal) as progress:
             evaluation = evaluate_category(
                 maps,

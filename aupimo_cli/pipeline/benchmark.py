@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import os
 import traceback
-from functools import partial
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,13 +23,22 @@ import numpy as np
 from ..errors import InputError
 from ..io.discovery import find_pairs, split_filter
 from ..io.readers import read_image_size
+from ..report.manifest import MANIFEST_FILE, Ownership, listing, manifest_record, ownership, refuse_unsafe_target
 from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
 
 LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw")
 # Summary columns that are counts: summed in the dataset's mean row.
 COUNT_KEYS = ("num_images", "num_normal", "num_anomalous")
 # Summary columns left empty in the mean row: they are not comparable across categories.
-NO_MEAN_KEYS = ("thresh_lower_bound", "thresh_upper_bound", "version")
+NO_MEAN_KEYS = (
+    "aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3", "thresh_lower_bound", "thresh_upper_bound", "version",
+)  # fmt: skip
+MEAN_ROW = "mean"
+# The command-line flag of each recorded option, for messages.
+OPTION_FLAGS = {
+    "metrics": "--metrics", "aupro_limits": "--aupro-limits", "fpr_bounds": "--fpr-bounds",
+    "num_thresholds": "--num-thresholds", "normal_dirs": "--normal-dirs", "force": "--force",
+}  # fmt: skip
 # Memory a worker process needs besides its maps: the interpreter, numba, opencv, pyarrow (bytes).
 WORKER_BASE_BYTES = 400 * 2**20
 # Bytes per full-resolution pixel at the peak of `evaluate`: the float32 map, the bool mask, and the
@@ -141,8 +149,8 @@ def run_category(
             ):
                 return CategoryOutcome(job.name, "skipped", notes=[f"{job.name}: results are up to date, skipped"])
             raise InputError(
-                f"{folder} holds results of other inputs or options (or incomplete ones); pass --overwrite to "
-                "recompute them"
+                f"{folder} holds results of other inputs (the maps or masks changed since), or incomplete ones; its "
+                "results are kept: pass --overwrite to recompute them"
             )
         evaluation = evaluate_category(
             job.maps_root,
@@ -216,13 +224,17 @@ def run_categories(
 
 
 def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The ``mean`` row: metrics averaged over the succeeded categories, counts summed, the rest empty."""
+    """The last row: metrics averaged over the categories with results, counts summed, the rest empty.
+
+    Its category reads ``mean`` when every category has results, and ``mean (3 of 4)`` when it averages
+    only some of them. The spread and quartiles of AUPIMO, the thresholds and the version do not average.
+    """
     succeeded = [row for row in rows if not row.get("error")]
     mean: dict[str, Any] = {}
     for key in keys:
         values = [row[key] for row in succeeded if isinstance(row.get(key), int | float)]
         if key == "category":
-            mean[key] = "mean"
+            mean[key] = MEAN_ROW if len(succeeded) == len(rows) else f"{MEAN_ROW} ({len(succeeded)} of {len(rows)})"
         elif key in NO_MEAN_KEYS or key == "error" or not values:
             mean[key] = None
         elif key in COUNT_KEYS:
@@ -232,48 +244,250 @@ def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, 
     return mean
 
 
-def dataset_rows(out: Path, outcomes: Sequence[CategoryOutcome], options: EvaluateOptions) -> list[dict[str, Any]]:
-    """One row per category (sorted by name) from its ``summary.json``, an error row where it failed, then the
-    ``mean`` row. Columns: the per-category summary keys in order, then ``error``."""
+def is_mean_row(row: dict[str, Any]) -> bool:
+    """Whether a row of a benchmark's ``summary.json`` is its mean row (``mean``, or ``mean (3 of 4)``)."""
+    category = row.get("category")
+    return isinstance(category, str) and (category == MEAN_ROW or category.startswith(MEAN_ROW + " ("))
+
+
+def dataset_rows(
+    out: Path, categories: Sequence[str], failed: dict[str, str], options: EvaluateOptions
+) -> list[dict[str, Any]]:
+    """The dataset table: one row per category (sorted by name) from ``out/<category>/summary.json``, an error
+    row for each category of `failed` without results, then the mean row (`_mean_row`).
+
+    Columns: the per-category summary keys in order, then ``error``.
+    """
     keys = [*summary_keys(options.aupro_limits), "error"]
     rows = []
-    for outcome in sorted(outcomes, key=lambda o: o.name):
+    for name in sorted({*categories, *failed}):
         row: dict[str, Any] = dict.fromkeys(keys)
-        row["category"] = outcome.name
-        if outcome.status == "failed":
-            row["error"] = outcome.error
-        else:
-            summary = json.loads((out / outcome.name / "summary.json").read_text(encoding="utf-8"))
+        row["category"] = name
+        if name in categories:
+            summary = json.loads((out / name / "summary.json").read_text(encoding="utf-8"))
             row.update({key: summary.get(key) for key in keys if key not in ("category", "error")})
+        else:
+            row["error"] = failed[name]
         rows.append(row)
     return [*rows, _mean_row(keys, rows)]
 
 
-def write_dataset_tables(out: Path, rows: Sequence[dict[str, Any]], outcomes: Sequence[CategoryOutcome]) -> None:
-    """``summary.json``/``.csv``/``.md`` and the all-category ``per_image.parquet``, each replaced atomically."""
+def dataset_tables(out: Path, rows: Sequence[dict[str, Any]], categories: Sequence[str]) -> dict[str, bytes]:
+    """The contents of the top-level tables: ``summary.json``/``.csv``/``.md`` from `rows`, and
+    ``per_image.parquet`` (each category's rows, with a ``category`` column first) when some category has
+    results. Deterministic: the same category folders give the same bytes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ..report.writers import json_text, summary_csv, summary_markdown
 
-    def replace(name: str, write: Callable[[Path], object]) -> None:
-        temporary = out / f".{name}.tmp-{os.getpid()}"
-        try:
-            write(temporary)
-            os.replace(temporary, out / name)
-        finally:
-            temporary.unlink(missing_ok=True)
+    tables = {
+        "summary.json": json_text(list(rows)).encode(),
+        "summary.csv": summary_csv(rows).encode(),
+        "summary.md": summary_markdown(rows).encode(),
+    }
+    per_image = []
+    for name in sorted(categories):
+        table = pq.read_table(out / name / "per_image.parquet")
+        per_image.append(table.add_column(0, "category", pa.array([name] * table.num_rows, pa.string())))
+    if per_image:
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.concat_tables(per_image), sink, compression="zstd")
+        tables["per_image.parquet"] = sink.getvalue().to_pybytes()
+    return tables
 
-    texts = {"summary.json": json_text(list(rows)), "summary.csv": summary_csv(rows), "summary.md": summary_markdown(rows)}
-    for name, text in texts.items():
-        replace(name, partial(Path.write_text, data=text, encoding="utf-8"))
-    tables = []
-    for outcome in sorted(outcomes, key=lambda o: o.name):
-        if outcome.status == "failed":
-            continue
-        table = pq.read_table(out / outcome.name / "per_image.parquet")
-        tables.append(table.add_column(0, "category", pa.array([outcome.name] * table.num_rows, pa.string())))
-    if tables:
-        replace("per_image.parquet", lambda path: pq.write_table(pa.concat_tables(tables), path, compression="zstd"))
-    else:
+
+def write_dataset_tables(out: Path, tables: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    """Replace the top-level tables and ``manifest.json`` of a benchmark folder.
+
+    Every file is first written beside its target; only when all are written are they renamed into place,
+    the manifest last, and a ``per_image.parquet`` this run has no rows for is removed.
+
+    Raises:
+        InputError: a file could not be written (disk full, permissions); then no table has changed.
+    """
+    from ..report.writers import json_text
+
+    contents = {**tables, MANIFEST_FILE: json_text(manifest).encode()}
+    temporary = {name: out / f".{name}.tmp-{os.getpid()}" for name in contents}
+    try:
+        for name, data in contents.items():
+            with open(temporary[name], "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except OSError as error:
+        for path in temporary.values():
+            path.unlink(missing_ok=True)
+        raise InputError(
+            f"could not write the dataset tables in {out} ({error.strerror or error}); the tables were not changed, "
+            "and each category folder holds its own results: free disk space or fix the permissions, then re-run "
+            "(categories already up to date are skipped)"
+        ) from error
+    for name in contents:
+        if name != MANIFEST_FILE:
+            os.replace(temporary[name], out / name)
+    if "per_image.parquet" not in contents:
         (out / "per_image.parquet").unlink(missing_ok=True)
+    os.replace(temporary[MANIFEST_FILE], out / MANIFEST_FILE)
+
+
+def benchmark_manifest(
+    tables: Sequence[str],
+    categories: Sequence[str],
+    failed: dict[str, str],
+    options: EvaluateOptions,
+    inputs: dict[str, str],
+) -> dict[str, Any]:
+    """The top-level ``manifest.json``: its table files, its category folders (each with a manifest of its own),
+    the categories that failed without results, and the one set of options every category was computed with."""
+    return manifest_record(
+        "benchmark",
+        [*tables, MANIFEST_FILE],
+        categories=sorted(categories),
+        failed=dict(sorted(failed.items())),
+        options=options.to_json(),
+        inputs=inputs,
+    )
+
+
+@dataclass
+class BenchmarkFolder:
+    """What a benchmark folder held before this run: its categories with results and its failed categories."""
+
+    categories: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] | None = None
+
+
+def _stored_state(out: Path, held: Ownership) -> BenchmarkFolder:
+    """The categories, failures and options a benchmark folder records (version 0.1.0: from its rows)."""
+    if held.manifest is not None:
+        return BenchmarkFolder(
+            [str(name) for name in held.manifest.get("categories") or []],
+            {str(k): str(v) for k, v in (held.manifest.get("failed") or {}).items()},
+            held.manifest.get("options"),
+        )
+    state = BenchmarkFolder()
+    try:
+        rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        rows = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict) or not isinstance(row.get("category"), str) or is_mean_row(row):
+            continue
+        if row.get("error"):
+            state.failed[row["category"]] = str(row["error"])
+        elif _stored_provenance(out / row["category"]) is not None:
+            state.categories.append(row["category"])
+    for name in state.categories:
+        stored = _stored_provenance(out / name)
+        if stored is not None:
+            state.options = stored.get("options")
+            break
+    return state
+
+
+def _option_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    return [
+        f"{OPTION_FLAGS.get(key, key)} {_format_option(stored.get(key))} (now {_format_option(wanted.get(key))})"
+        for key in wanted
+        if stored.get(key) != wanted.get(key)
+    ]
+
+
+def _format_option(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(f"{item:g}" if isinstance(item, float) else str(item) for item in value)
+    return str(value)
+
+
+def prepare_output(
+    out: Path, jobs: Sequence[CategoryJob], options: EvaluateOptions, inputs: Sequence[Path], *, overwrite: bool
+) -> BenchmarkFolder:
+    """Check, before any work, that this run may write into `out`; returns what the folder held.
+
+    - `out` is never an input, a folder holding one, the current, home or root folder (`refuse_unsafe_target`);
+    - an existing `out` must be empty or a benchmark folder written by aupimo;
+    - a benchmark folder holds one set of options: other options are refused without `overwrite`, and with it
+      when categories outside this run would keep the old ones;
+    - with `overwrite`, every category folder this run replaces must hold nothing but aupimo's results.
+
+    Raises:
+        InputError: naming the folder, what is in the way, and the fix; nothing has been changed.
+    """
+    refuse_unsafe_target(out, inputs)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder; choose another --out.")
+    held = ownership(out)
+    if held.kind is None and held.foreign:
+        raise InputError(
+            f"--out {out} is not a benchmark results folder: it holds {len(held.foreign)} file(s) that aupimo did not "
+            f"write ({listing(held.foreign)}); choose a new or empty --out (nothing was changed)"
+        )
+    if held.kind not in (None, "benchmark"):
+        raise InputError(
+            f"--out {out} is an aupimo {held.kind} folder, not a benchmark folder; choose another --out (nothing was "
+            "changed)"
+        )
+    state = _stored_state(out, held) if held.kind == "benchmark" else BenchmarkFolder()
+    wanted = options.to_json()
+    if state.options is not None and state.options != wanted:
+        differences = "; ".join(_option_differences(state.options, wanted))
+        if not overwrite:
+            raise InputError(
+                f"{out} holds results computed with other options: {differences}. A benchmark folder holds one set of "
+                "options: pass --overwrite to recompute every category with the new ones, or choose another --out "
+                "(nothing was changed)"
+            )
+        kept = sorted(set(state.categories) - {job.name for job in jobs})
+        if kept:
+            raise InputError(
+                f"{out} holds results computed with other options ({differences}), and --overwrite would recompute "
+                f"only some categories, leaving {listing(kept)} with the old options: run every category (drop "
+                "--categories) or choose another --out (nothing was changed)"
+            )
+    if overwrite:
+        in_the_way = []
+        for job in jobs:
+            sub = ownership(out / job.name)
+            in_the_way += [f"{job.name}/{name}" for name in sub.foreign]
+        if in_the_way:
+            raise InputError(
+                f"--overwrite would replace category folders in {out} that hold files aupimo did not write: "
+                f"{listing(sorted(in_the_way))}; move them away or choose another --out (nothing was changed)"
+            )
+    return state
+
+
+def has_results(folder: Path) -> bool:
+    """Whether `folder` holds a complete evaluate result set (its provenance and summary are readable)."""
+    return _stored_provenance(folder) is not None and (folder / "per_image.parquet").is_file()
+
+
+def finish_benchmark(
+    out: Path,
+    state: BenchmarkFolder,
+    outcomes: Sequence[CategoryOutcome],
+    options: EvaluateOptions,
+    inputs: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Rebuild and write the top-level tables and manifest after a run; returns the rows.
+
+    A category that failed in this run but holds earlier results (with the same options) keeps them and its
+    row; one that failed without results gets an error row. Categories this run did not touch keep their rows.
+    """
+    categories = set(state.categories)
+    failed = dict(state.failed)
+    for outcome in outcomes:
+        if has_results(out / outcome.name):
+            categories.add(outcome.name)
+            failed.pop(outcome.name, None)
+        else:
+            categories.discard(outcome.name)
+            failed[outcome.name] = outcome.error or "failed"
+    categories = {name for name in categories if has_results(out / name)}
+    rows = dataset_rows(out, sorted(categories), failed, options)
+    tables = dataset_tables(out, rows, sorted(categories))
+    write_dataset_tables(out, tables, benchmark_manifest(list(tables), sorted(categories), failed, options, inputs))
+    return rows

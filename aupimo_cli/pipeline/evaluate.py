@@ -22,12 +22,16 @@ from .. import __version__
 from ..errors import InputError
 from ..io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs, split_filter
 from ..io.loader import LoadedCategory, load_category
-from ..metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
+from ..metrics._inputs import MetricInputError
+from ..metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult, aupimo_statistics
 from ..metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
 from ..report.atomic import staged_folder
+from ..report.manifest import PROVENANCE_FILE, list_files, manifest_record
 from ..report.writers import write_json, write_metric_files, write_per_image, write_summary
 
 METRIC_NAMES: tuple[str, ...] = ("auroc", "aupro", "aupimo", "image_auroc")
+METRICS_NEEDING_NORMAL_IMAGES: tuple[str, ...] = ("aupimo", "image_auroc")
+METRICS_WITHOUT_NORMAL_IMAGES: tuple[str, ...] = ("auroc", "aupro")
 
 
 class Progress(Protocol):
@@ -207,16 +211,6 @@ def _library_versions() -> dict[str, str]:
     }
 
 
-def _aupimo_statistics(aupimos: np.ndarray | None, image_classes: np.ndarray) -> dict[str, float | None]:
-    keys = ("aupimo_mean", "aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3")
-    if aupimos is None:
-        return dict.fromkeys(keys)
-    scores = aupimos[image_classes == 1]
-    q1, median, q3 = np.percentile(scores, [25, 50, 75])
-    std = float(np.std(scores, ddof=1)) if scores.size > 1 else None
-    return dict(zip(keys, (float(scores.mean()), std, float(q1), float(median), float(q3)), strict=True))
-
-
 def _compute_metrics(
     loaded: LoadedCategory, labels: np.ndarray, options: EvaluateOptions, progress: Progress, notes: list[str]
 ) -> tuple[dict[str, float], AUPIMOResult | None, float | None, np.ndarray]:
@@ -236,15 +230,13 @@ def _compute_metrics(
             f"Every mask is empty: no anomalous image among {labels.size}, so no metric can be computed. "
             "Check that MASKS is the ground-truth folder of this category."
         )
-    if num_normal == 0 and "aupimo" in options.metrics:
+    needs_normal = [metric for metric in options.metrics if metric in METRICS_NEEDING_NORMAL_IMAGES]
+    if num_normal == 0 and needs_normal:
+        others = [metric for metric in options.metrics if metric not in METRICS_NEEDING_NORMAL_IMAGES]
         raise InputError(
-            f"No normal image among {labels.size}: AUPIMO needs normal images (a folder named "
-            f"{'/'.join(options.normal_dirs)}, or empty masks). Leave it out with --metrics "
-            f"{','.join(m for m in options.metrics if m != 'aupimo') or 'auroc,aupro'}, or add the normal images."
-        )
-    if num_normal == 0 and "image_auroc" in options.metrics:
-        raise InputError(
-            "No normal image: image AUROC needs both normal and anomalous images. Leave it out with --metrics."
+            f"No normal image among {labels.size}: {' and '.join(needs_normal)} need normal images (maps in a folder "
+            f"named {'/'.join(options.normal_dirs)}, or with empty masks). Add the normal images, or compute the "
+            f"metrics that work without them with --metrics {','.join(others or METRICS_WITHOUT_NORMAL_IMAGES)}."
         )
 
     pixel_values: dict[str, float] = {}
@@ -269,9 +261,9 @@ def _compute_metrics(
             # Last, as it sorts inside the maps' memory and so consumes them.
             values = pixel_metrics_in_place(loaded.map_buffer, loaded.maps, loaded.masks, fpr_limits=wanted_limits)
             pixel_values = {k: v for k, v in values.items() if k != "pixel_auroc" or "auroc" in options.metrics}
-    except ValueError as error:
+        image_value = image_auroc(image_scores, labels) if "image_auroc" in options.metrics else None
+    except MetricInputError as error:  # any other exception from the core is a bug, reported as one
         raise InputError(str(error)) from error
-    image_value = image_auroc(image_scores, labels) if "image_auroc" in options.metrics else None
     return pixel_values, aupimo_result, image_value, image_scores
 
 
@@ -346,7 +338,7 @@ def evaluate_category(
     }
     num_anomalous = int(labels.sum())
     values: dict[str, Any] = {"category": name, **pixel_values}
-    values.update(_aupimo_statistics(aupimos, labels))
+    values.update(aupimo_statistics(aupimos, labels))
     values.update(
         {
             "image_auroc": image_value,
@@ -380,19 +372,31 @@ def evaluate_category(
     return Evaluation(summary, per_image, pixel_values, aupimo_result, provenance, notes)
 
 
+def input_paths(provenance: dict[str, Any]) -> list[Path]:
+    """The input files and folders recorded in a provenance record: maps, masks, images, split CSV."""
+    inputs = provenance.get("inputs", {})
+    return [Path(inputs[key]) for key in ("maps", "masks", "images", "split_csv") if inputs.get(key)]
+
+
 def write_evaluation(evaluation: Evaluation, out: Path, *, overwrite: bool) -> Path:
     """Write every result file of `evaluation` into `out` as one atomic set; returns the absolute folder.
 
+    ``provenance.json`` is written last, with the manifest of every file in the set (DESIGN section 8).
+
     Raises:
-        InputError: `out` exists without `overwrite`, or writing failed (disk full, permissions); then
-            nothing at `out` has changed.
+        InputError: `out` may not be written (it exists without `overwrite`, holds files aupimo did not write,
+            or is or holds an input), or writing failed (disk full, permissions); then nothing at `out` has
+            changed.
     """
     try:
-        with staged_folder(out, overwrite) as staging:
+        with staged_folder(out, overwrite, input_paths(evaluation.provenance)) as staging:
             write_metric_files(staging, evaluation.pixel_values, evaluation.aupimo_result)
             write_per_image(staging, evaluation.per_image)
             write_summary(staging, evaluation.summary)
-            write_json(staging / "provenance.json", evaluation.provenance)
+            files = [*list_files(staging), PROVENANCE_FILE]
+            write_json(
+                staging / PROVENANCE_FILE, {**evaluation.provenance, "manifest": manifest_record("evaluate", files)}
+            )
     except OSError as error:
         reason = error.strerror or str(error)
         raise InputError(

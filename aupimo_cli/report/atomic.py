@@ -17,10 +17,11 @@ import errno
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import InputError
+from .manifest import refuse_foreign, refuse_unsafe_target
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -73,29 +74,35 @@ def recover_and_clean(target: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def check_target(target: Path, overwrite: bool) -> None:
-    """Refuse, before any work, a target that is a file or that exists without `overwrite`."""
+def check_target(target: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+    """Refuse, before any work, a target that may not be written: one that is or holds an input, lies inside
+    one, or is the current, home or root folder (whatever the flags); a file; an existing folder without
+    `overwrite`; with `overwrite`, a folder holding anything aupimo did not write (see `manifest.ownership`).
+    """
+    refuse_unsafe_target(target, inputs)
     if target.exists() and not target.is_dir():
         raise InputError(f"--out {target} is a file, not a folder; choose another --out.")
     if target.exists() and not overwrite:
         raise InputError(
             f"Results folder {target} already exists; pass --overwrite to replace it, or choose another --out."
         )
+    if target.exists():
+        refuse_foreign(target)
     parent = target.parent
     if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"Cannot write results beside {target}: {parent} is not writable; choose another --out.")
 
 
 @contextlib.contextmanager
-def staged_folder(target: Path, overwrite: bool) -> Iterator[Path]:
+def staged_folder(target: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces `target` as one step, on failure it vanishes.
 
     Raises:
-        InputError: `target` is a file, exists without `overwrite`, or its parent can't be written.
+        InputError: `target` may not be written (see `check_target`), or its parent can't be created.
     """
     target = Path(os.path.abspath(target))
     recover_and_clean(target)
-    check_target(target, overwrite)
+    check_target(target, overwrite, inputs)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -109,6 +116,7 @@ def staged_folder(target: Path, overwrite: bool) -> Iterator[Path]:
         if target.exists():
             if not overwrite:  # created by someone else while we computed
                 raise InputError(f"Results folder {target} appeared while computing; pass --overwrite to replace it.")
+            refuse_foreign(target)  # someone may have put a file there while we computed
             if _exchange(staging, target):
                 shutil.rmtree(staging, ignore_errors=True)
             else:
