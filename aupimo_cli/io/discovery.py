@@ -3,6 +3,10 @@
 MAPS mirrors a dataset's test folder, ``MAPS/<defect>/<name>.<ext>``, and MASKS mirrors its ground-truth
 folder, ``MASKS/<defect>/<name>_mask.png`` (MVTec AD) or ``MASKS/<defect>/<name>.png`` (VisA). Both trees
 are walked recursively, so deeper layouts (``MAPS/<a>/<b>/<name>.<ext>``) pair the same way.
+
+When pairing fails, the folders' file names (never their content) are checked for the usual mistakes, and the
+error names the mistake instead: MAPS and MASKS swapped, or a category folder passed instead of its ``test``
+or ``ground_truth`` subfolder.
 """
 
 from __future__ import annotations
@@ -15,14 +19,23 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
-from .readers import MAP_EXTENSIONS, MASK_EXTENSIONS
+from .readers import IMAGE_EXTENSIONS, MAP_EXTENSIONS, MASK_EXTENSIONS
+
+__all__ = ["DEFAULT_NORMAL_DIRS", "ImagePair", "find_pairs", "image_key", "split_filter"]
 
 DEFAULT_NORMAL_DIRS = ("good", "Normal", "ok")
-"""Folder names whose maps may have no mask: MVTec AD's ``good``, VisA's ``Normal``, and ``ok``."""
+"""Folder names whose maps may have no mask: MVTec AD's ``good``, VisA's ``Normal``, and ``ok`` (in any case)."""
 
 _JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx"})
 _MAX_LISTED = 5
 _MVTEC_MASK_SUFFIX = "_mask"
+# The subfolders of an MVTec-style category folder that MAPS and MASKS should point into.
+_TEST_DIR = "test"
+_GROUND_TRUTH_DIR = "ground_truth"
+# Formats only anomaly maps come in (never masks), and formats only masks come in (never maps).
+_MAP_ONLY_EXTENSIONS = (".npy", ".npz")
+_TIFF_EXTENSIONS = (".tif", ".tiff")
+_MASK_LIKE_EXTENSIONS = (".png", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -32,13 +45,14 @@ class ImagePair:
     Attributes:
         relpath: posix path of the map relative to MAPS, with its extension (``"crack/000.tiff"``); this is
             the path that appears in every output.
-        key: `relpath` without its extension (``"crack/000"``); it matches maps with masks, and images across
-            models saved in different formats.
+        key: `image_key` of `relpath`, i.e. without its extension and then without one image extension if
+            present (``"crack/000"`` for ``crack/000.tiff`` and ``crack/000.png.npy``); it matches maps with
+            masks, and images across models saved in different formats.
         defect: the map's folder relative to MAPS (``"crack"``; ``"a/b"`` for nested trees); for a map lying
             directly in MAPS, the name of the MAPS folder itself.
         map_path: the map file, ``maps_root / relpath``.
         mask_path: the mask file under MASKS, or None for a normal image without a mask.
-        in_normal_dir: whether a component of `defect` is one of the normal folder names.
+        in_normal_dir: whether a component of `defect` is one of the normal folder names (in any case).
     """
 
     relpath: str
@@ -104,13 +118,44 @@ def _strip_extension(relpath: str) -> str:
     return relpath[: len(relpath) - len(PurePosixPath(relpath).suffix)]
 
 
+def _strip_image_extension(path: str) -> str:
+    """`path` without its last extension if that is an image's (``"crack/000.png"`` -> ``"crack/000"``)."""
+    if PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS:
+        return _strip_extension(path)
+    return path
+
+
+def image_key(relpath: str) -> str:
+    """The key of an image from the posix path of its map (or of any file named after it) relative to MAPS.
+
+    The file's extension is dropped, then one image extension (`IMAGE_EXTENSIONS`, any case) if the name still
+    has one, because some exporters name a map after its image with the image's extension kept. Only the file
+    name is changed, never the folders.
+
+    >>> image_key("crack/000.tiff")
+    'crack/000'
+    >>> image_key("crack/000.png.npy")
+    'crack/000'
+    >>> image_key("crack/000.npy")
+    'crack/000'
+    >>> image_key("Anomaly/000.JPG.tiff")
+    'Anomaly/000'
+    >>> image_key("v1.2/000.npy.npy")
+    'v1.2/000.npy'
+    """
+    return _strip_image_extension(_strip_extension(relpath))
+
+
 def _group_by_key(relpaths: Sequence[str], strip_suffix: str = "") -> dict[str, list[str]]:
+    """`relpaths` grouped by image key: without extension, then without `strip_suffix`, then image extension."""
     groups: dict[str, list[str]] = {}
     for relpath in relpaths:
         key = _strip_extension(relpath)
         if strip_suffix:
             key = key[: -len(strip_suffix)]
-        groups.setdefault(key, []).append(relpath)
+        # Masks named after the image with its extension kept (000.png_mask.png) still match maps whose key
+        # drops it (000.png.npy -> 000), as they did when keys kept it.
+        groups.setdefault(_strip_image_extension(key), []).append(relpath)
     return groups
 
 
@@ -134,31 +179,54 @@ def find_pairs(
     Maps are the files with an extension in `MAP_EXTENSIONS`; masks are the files with an extension in
     `MASK_EXTENSIONS` (``.png`` normally). The mask naming is detected from the files present: when every mask
     name ends with ``_mask`` (``000_mask.png``), MVTec AD style, the suffix is dropped before matching;
-    otherwise (VisA style, ``000.png``) masks match maps by name. Hidden files and folders (name starting
-    with "."), ``Thumbs.db``, ``desktop.ini`` and files with other extensions are ignored.
+    otherwise (VisA style, ``000.png``) masks match maps by name. Maps and masks match by `image_key`, so a map
+    named after its image with the image's extension kept (``000.png.npy``) pairs with ``000_mask.png`` or
+    ``000.png``. Hidden files and folders (name starting with "."), ``Thumbs.db``, ``desktop.ini`` and files
+    with other extensions are ignored.
 
-    A map under a folder named in `normal_dirs` (any component of its folder path) may have no mask: it is a
-    normal image, and its pair has ``mask_path=None``. If it has a mask, the mask is used (and may be empty).
+    A map under a folder named in `normal_dirs` in any case (any component of its folder path: ``good``,
+    ``GOOD``, ``normal``) may have no mask: it is a normal image, and its pair has ``mask_path=None``. If it
+    has a mask, the mask is used (and may be empty).
+
+    When pairing fails, the error names the likely mistake instead, if the folders' names and extensions show
+    one: MAPS and MASKS swapped, MASKS a category folder with a ``ground_truth`` subfolder, or MAPS a category
+    folder whose maps are all under a ``test`` subfolder. A tree that pairs is never second-guessed.
 
     Args:
         maps_root: the MAPS folder, ``<defect>/<name>.<ext>``.
         masks_root: the MASKS folder, ``<defect>/<name>_mask.png`` or ``<defect>/<name>.png``.
-        normal_dirs: folder names that hold normal images.
-        keep: optional filter on image keys (relative path without extension, e.g. ``"Anomaly/000"``): maps and
-            masks whose key it rejects are ignored, as if absent (VisA's split CSV restricts to the test split).
+        normal_dirs: folder names that hold normal images, matched in any case.
+        keep: optional filter on image keys (`image_key`, e.g. ``"Anomaly/000"``): maps and masks whose key it
+            rejects are ignored, as if absent (VisA's split CSV restricts to the test split).
 
     Returns:
         The pairs sorted by `ImagePair.relpath`. ``map_path`` and ``mask_path`` are joined onto the roots as
         given (not resolved).
 
     Raises:
-        InputError: a root is missing or not a folder; no map is found; two maps (or masks) of one image differ
-            only in extension; a map outside the normal folders has no mask; a mask has no map.
+        InputError: a root is missing or not a folder; no map is found; two maps (or masks) of one image have
+            the same key (they differ only in extension); a map outside the normal folders has no mask; a mask
+            has no map; or, for any of those, the likely mistake behind it.
     """
     maps_root, masks_root = Path(maps_root), Path(masks_root)
     _check_root(maps_root, "MAPS", "anomaly maps (<defect>/<name>.tiff, ...)")
     _check_root(masks_root, "MASKS", "ground-truth masks (<defect>/<name>_mask.png or <defect>/<name>.png)")
+    try:
+        return _pair(maps_root, masks_root, normal_dirs, keep)
+    except InputError as error:
+        # Diagnosing only once pairing has failed means a valid tree is never refused on a guess; the
+        # diagnosis replaces the pairing error, which a wrong folder makes misleading (a category folder as
+        # MASKS takes its test images for masks).
+        diagnosis = _diagnose(maps_root, masks_root)
+        if diagnosis is None:
+            raise
+        raise InputError(diagnosis) from error
 
+
+def _pair(
+    maps_root: Path, masks_root: Path, normal_dirs: Sequence[str], keep: Callable[[str], bool] | None
+) -> list[ImagePair]:
+    """`find_pairs` on roots known to be folders, without the diagnosis of its errors."""
     map_files, skipped = _walk(maps_root, MAP_EXTENSIONS)
     if not map_files:
         other = ""
@@ -189,14 +257,15 @@ def find_pairs(
     if not mvtec_style and any(key.endswith(_MVTEC_MASK_SUFFIX) for key in mask_keys):
         hint = " (mask names mix <name>_mask and <name>: use one naming for the whole folder)"
 
-    normal = set(normal_dirs)
+    # Case-insensitive because datasets and exporters spell the same folder good, Good, GOOD, normal, Normal.
+    normal = {name.casefold() for name in normal_dirs}
     root_name = Path(os.path.abspath(maps_root)).name
     pairs: list[ImagePair] = []
     missing: list[str] = []
     for key, (relpath,) in sorted(maps_by_key.items(), key=lambda item: item[1][0]):
         parent = PurePosixPath(relpath).parent
         defect = parent.as_posix() if parent.parts else root_name
-        in_normal = any(part in normal for part in PurePosixPath(defect).parts)
+        in_normal = any(part.casefold() in normal for part in PurePosixPath(defect).parts)
         mask_relpath = masks_by_key.get(key, [None])[0]
         if mask_relpath is None and not in_normal:
             name = PurePosixPath(key).name
@@ -239,6 +308,109 @@ def find_pairs(
             "maps, or remove the masks (MASKS must mirror MAPS)"
         )
     return pairs
+
+
+def _subfolder(root: Path, name: str) -> Path | None:
+    """The folder directly in `root` whose name is `name` in any case (as spelled on disk), or None."""
+    try:
+        with os.scandir(root) as entries:
+            names = sorted(entry.name for entry in entries if entry.is_dir() and entry.name.lower() == name)
+    except OSError:
+        return None
+    return root / names[0] if names else None
+
+
+def _extensions(relpaths: Sequence[str]) -> set[str]:
+    return {PurePosixPath(relpath).suffix.lower() for relpath in relpaths}
+
+
+def _has_mask_names(relpaths: Sequence[str]) -> list[bool]:
+    """For each path, whether its name without extension ends with ``_mask`` (MVTec AD's mask naming)."""
+    return [_strip_extension(relpath).endswith(_MVTEC_MASK_SUFFIX) for relpath in relpaths]
+
+
+def _wrong_level(maps_root: Path, masks_root: Path) -> str | None:
+    """The message for MASKS (or MAPS) given as the category folder above ``ground_truth`` (or ``test``), or None.
+
+    MASKS is a category folder when it has a ``ground_truth`` subfolder that MAPS does not mirror. MAPS is one
+    when it has a ``test`` subfolder that MASKS (as meant) does not mirror, no ``ground_truth`` subfolder (that
+    is a dataset's category folder, a swap), holds maps under ``test``, and holds no map directly in a defect
+    folder (every map is at least ``<folder>/<defect>/<name>`` deep).
+    """
+    problems: list[str] = []
+    meant_masks_root = masks_root
+    ground_truth = _subfolder(masks_root, _GROUND_TRUTH_DIR)
+    if ground_truth is not None and _subfolder(maps_root, _GROUND_TRUTH_DIR) is None:
+        meant_masks_root = ground_truth
+        problems.append(
+            f"MASKS {masks_root} has a {ground_truth.name} subfolder, so it looks like the dataset's category folder "
+            f"(its images would be taken for masks): did you mean {ground_truth}? pass that folder as MASKS"
+        )
+    test = _subfolder(maps_root, _TEST_DIR)
+    if (
+        test is not None
+        and _subfolder(meant_masks_root, _TEST_DIR) is None
+        and _subfolder(maps_root, _GROUND_TRUTH_DIR) is None
+    ):
+        map_files, _ = _walk(maps_root, MAP_EXTENSIONS)
+        first_parts = {PurePosixPath(relpath).parts[0] for relpath in map_files}
+        if test.name in first_parts and all(len(PurePosixPath(relpath).parts) >= 3 for relpath in map_files):
+            problems.insert(
+                0,
+                f"MAPS {maps_root} holds no maps directly in defect folders but has a {test.name} subfolder, so it "
+                f"looks like the category folder above the maps: did you mean {test}? pass that folder as MAPS",
+            )
+    return "; and ".join(problems) or None
+
+
+def _swapped(maps_root: Path, masks_root: Path) -> str | None:
+    """The message for MAPS and MASKS given in the wrong order, or None, from names and extensions only.
+
+    They look swapped when MAPS has a ``ground_truth`` subfolder that MASKS does not mirror (MAPS is the
+    dataset's category folder), or when MAPS holds map or mask files and either (1) every one of their names
+    ends with ``_mask`` while some of MASKS's do not, or (2) they are all ``.png``/``.bmp`` while MASKS holds
+    formats masks never come in (``.npy``, ``.npz``, or ``.tif``/``.tiff`` with no ``.png``). A VisA tree,
+    ``.png`` maps beside ``.png`` masks, meets neither.
+    """
+    ground_truth = _subfolder(maps_root, _GROUND_TRUTH_DIR)
+    if ground_truth is not None and _subfolder(masks_root, _GROUND_TRUTH_DIR) is None:
+        return (
+            f"MAPS {maps_root} has a {ground_truth.name} subfolder, so it looks like the dataset's category folder: "
+            f"did you swap MAPS and MASKS? pass {masks_root} as MAPS and {ground_truth} as MASKS"
+        )
+    candidates = tuple(dict.fromkeys(MAP_EXTENSIONS + MASK_EXTENSIONS))
+    map_files, _ = _walk(maps_root, candidates)
+    mask_files, _ = _walk(masks_root, candidates)
+    if not map_files or not mask_files:
+        return None
+    map_extensions, mask_extensions = _extensions(map_files), _extensions(mask_files)
+    map_only = sorted(mask_extensions & set(_MAP_ONLY_EXTENSIONS))
+    tiffs = sorted(mask_extensions & set(_TIFF_EXTENSIONS))
+    if map_only:
+        masks_reason = f"{'/'.join(map_only)} files"
+    elif tiffs and ".png" not in mask_extensions:
+        masks_reason = f"{'/'.join(tiffs)} files and no .png"
+    else:
+        masks_reason = ""
+    if all(_has_mask_names(map_files)) and not all(_has_mask_names(mask_files)):
+        maps_reason = f"every name ends with {_MVTEC_MASK_SUFFIX}"
+        masks_reason = masks_reason or f"names without {_MVTEC_MASK_SUFFIX}"
+    elif masks_reason and map_extensions <= set(_MASK_LIKE_EXTENSIONS):
+        maps_reason = f"only {'/'.join(sorted(map_extensions))} files"
+    else:
+        return None
+    return (
+        f"MAPS {maps_root} looks like a masks folder ({maps_reason}) and MASKS {masks_root} like a maps folder "
+        f"({masks_reason}): did you swap MAPS and MASKS? pass {masks_root} as MAPS and {maps_root} as MASKS"
+    )
+
+
+def _diagnose(maps_root: Path, masks_root: Path) -> str | None:
+    """The likely mistake behind a pairing error, as a one-line message, or None when nothing stands out."""
+    try:
+        return _wrong_level(maps_root, masks_root) or _swapped(maps_root, masks_root)
+    except InputError:  # a folder that cannot be listed: the pairing error says so already
+        return None
 
 
 def split_filter(split_csv: Path, category: str) -> Callable[[str], bool]:
