@@ -176,6 +176,7 @@ def load_category(
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
     before_maps: Callable[[list[tuple[int, int]], list[NDArray[np.bool_]]], None] | None = None,
+    max_decoded_bytes: int | None = None,
 ) -> LoadedCategory:
     """Read every mask and map of a category and resize the maps to full resolution.
 
@@ -191,13 +192,16 @@ def load_category(
         progress: called as ``progress(1)`` from the calling thread after each map is loaded.
         before_maps: called with the full-resolution shapes (in the order of `pairs`) and the masks read,
             before any map is read: the place to refuse a category that would not fit in memory.
+        max_decoded_bytes: passed to every `read_mask` and `read_map`: a file whose header declares more bytes
+            than this once decoded is refused before decoding; None: no limit (a header declaring more than its
+            file holds is refused whatever the limit).
 
     Returns:
         The loaded category.
 
     Raises:
-        InputError: any unreadable or invalid map, mask or image (the first one met), or an unknown
-            resolution (see `target_shapes`).
+        InputError: any unreadable or invalid map, mask or image (the first one met), a map or mask over
+            `max_decoded_bytes`, or an unknown resolution (see `target_shapes`).
     """
     pairs = list(pairs)
     workers = threads if threads is not None else (os.cpu_count() or 1)
@@ -207,7 +211,7 @@ def load_category(
     def load_mask(index: int) -> NDArray[np.bool_]:
         mask_path = masked[index].mask_path
         assert mask_path is not None
-        return read_mask(mask_path)
+        return read_mask(mask_path, max_decoded_bytes)
 
     read_masks = dict(
         zip((pair.key for pair in masked), _run_ordered(load_mask, len(masked), workers, None), strict=True)
@@ -225,7 +229,7 @@ def load_category(
     views = [map_buffer[offsets[i] : offsets[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
 
     def load_map(index: int) -> tuple[tuple[int, int], NDArray[np.float32]]:
-        amap = read_map(pairs[index].map_path)
+        amap = read_map(pairs[index].map_path, max_decoded_bytes)
         return (amap.shape[0], amap.shape[1]), resize_bilinear(amap, shapes[index], out=views[index])
 
     loaded = _run_ordered(load_map, len(pairs), workers, progress)

@@ -5,14 +5,24 @@ Every reader reads the file's bytes with Python (so non-ASCII paths work on ever
 `InputError` whose message is one line naming the file and saying how to fix it; no decoder exception or
 traceback leaks out.
 
+Before anything is decoded, the header of every map and mask is parsed (`_check_header`) and the file is
+refused if the image it declares cannot fit in the file (a corrupt file or a decompression bomb: a 1 KiB PNG
+declaring 100,000 x 100,000 pixels), or would take more memory once decoded than the caller's budget.
+
 Shapes are (H, W) = (rows, columns) in pixels throughout.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import math
 import struct
+import threading
+import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +44,24 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOR_TYPE_PALETTE = 3
+_PNG_MAX_DIMENSION = 2**31 - 1
+# Samples stored per pixel by PNG colour type, and channels OpenCV decodes them to (IMREAD_UNCHANGED).
+_PNG_STORED_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PNG_DECODED_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}
+_PNG_BIT_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+
+# Deflate cannot compress better than about 1032:1 (a 258-byte match coded in 2 bits), so compressed data of
+# n bytes never inflates to more than ~1032 * n bytes; the margin covers nothing real, it only keeps the test
+# from depending on the exact constant.
+_DEFLATE_MAX_RATIO = 1100
+
+_BMP_UNCOMPRESSED = (0, 3, 6)  # BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS
+_BMP_BIT_DEPTHS = (1, 4, 8, 16, 24, 32)
+
+# np.load refuses .npy headers longer than 10,000 bytes (its default max_header_size), after the 12-byte prefix.
+_NPY_MAX_HEAD_BYTES = 12 + 10_000
+_TIFF_UNCOMPRESSED = 1
+_TIFF_OLD_JPEG = 6  # one offset for the whole image whatever the strips: the segment count does not apply
 
 
 def _one_line(error: BaseException) -> str:
@@ -70,13 +98,325 @@ def _decode_cv2(data: bytes, path: Path, fmt: str, what: str) -> NDArray[Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Header checks: refuse what cannot be decoded safely, before decoding
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _format_bytes(num_bytes: int) -> str:
+    """A byte count for messages: ``200 B``, ``1.1 KiB``, ``37.3 GiB``."""
+    if num_bytes < 1024:
+        return f"{num_bytes} B"
+    value = float(num_bytes)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        value /= 1024
+        if value < 1024 or unit == "PiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _pixels(height: int, width: int, decoded: int) -> str:
+    return f"{height}x{width} pixels ({_format_bytes(decoded)} decoded)"
+
+
+def _cannot_hold(path: Path, fmt: str, what: str, declares: str, holder: str) -> InputError:
+    """The error for a header declaring more data than the file (`holder`, with its size) can hold."""
+    return InputError(
+        f"{path} cannot be read as a {fmt}: its header declares {declares} but {holder} cannot hold that: it is "
+        f"corrupt, truncated or a decompression bomb; re-export the {what}"
+    )
+
+
+def _check_budget(path: Path, what: str, declares: str, decoded: int, budget: int | None) -> None:
+    """Refuse a file whose declared decoded size (bytes) exceeds the budget (bytes; None: no budget)."""
+    if budget is not None and decoded > budget:
+        raise InputError(
+            f"{path} declares {declares}, more than the {_format_bytes(budget)} that --max-memory allows for one "
+            f"file: raise --max-memory if the machine has the memory, or re-export the {what} at a lower resolution"
+        )
+
+
+def _check_png(data: bytes, path: Path, what: str, budget: int | None) -> None:
+    """Check a PNG's IHDR against the IDAT data the file holds and against the budget.
+
+    The raw image (H rows of 1 filter byte plus the packed samples) is what deflate compressed into the IDAT
+    chunks, so it cannot be more than `_DEFLATE_MAX_RATIO` times their total length. A PNG whose IHDR cannot be
+    parsed is left to the decoder, which reports it.
+    """
+    if len(data) < 33 or not data.startswith(_PNG_SIGNATURE) or data[8:16] != b"\x00\x00\x00\rIHDR":
+        return
+    width, height, bit_depth, color_type = struct.unpack(">IIBB", data[16:26])
+    if not (0 < width <= _PNG_MAX_DIMENSION and 0 < height <= _PNG_MAX_DIMENSION):
+        raise InputError(
+            f"{path} cannot be read as a PNG: its header declares {height}x{width} pixels, but a PNG's height and "
+            f"width must be 1 to {_PNG_MAX_DIMENSION}: it is corrupt; re-export the {what}"
+        )
+    if bit_depth not in _PNG_BIT_DEPTHS.get(color_type, ()):
+        return
+    raw = height * (1 + (width * _PNG_STORED_SAMPLES[color_type] * bit_depth + 7) // 8)
+    channels = _PNG_DECODED_CHANNELS[color_type]
+    # Walk the chunks (a few per file: writers use IDATs of 8 KiB or more) only until the IDATs seen can hold
+    # the image; tRNS, which makes OpenCV add an alpha channel to RGB and palette images, comes before IDAT.
+    idat = 0
+    pos = 33
+    while pos + 8 <= len(data) and raw > _DEFLATE_MAX_RATIO * idat:
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IDAT":
+            idat += min(length, len(data) - pos - 8)
+        elif kind == b"tRNS" and color_type in (2, _PNG_COLOR_TYPE_PALETTE):
+            channels = 4
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    decoded = height * width * channels * (2 if bit_depth == 16 else 1)
+    if raw > _DEFLATE_MAX_RATIO * idat:
+        holder = f"the file ({_format_bytes(len(data))}, {_format_bytes(idat)} of it image data)"
+        raise _cannot_hold(path, "PNG", what, _pixels(height, width, decoded), holder)
+    _check_budget(path, what, _pixels(height, width, decoded), decoded, budget)
+
+
+def _check_bmp(data: bytes, path: Path, budget: int | None) -> None:
+    """Check a BMP's info header: uncompressed pixel rows (padded to 4 bytes) must fit in the file.
+
+    RLE-compressed BMPs may legitimately leave most pixels out, so only the budget bounds them. A header that
+    cannot be parsed is left to the decoder.
+    """
+    if len(data) < 26 or not data.startswith(b"BM"):
+        return
+    (pixels_offset, header_size) = struct.unpack("<II", data[10:18])
+    if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes, never compressed
+        width, height, bits = struct.unpack("<HHxxH", data[18:26])
+        compression = 0
+    elif header_size >= 40 and len(data) >= 34:
+        width, height, bits, compression = struct.unpack("<iixxHI", data[18:34])
+        height = abs(height)  # negative: rows stored top-down
+    else:
+        return
+    if width <= 0 or height <= 0 or bits not in _BMP_BIT_DEPTHS:
+        return
+    channels = 4 if bits == 32 else 3
+    if bits <= 8:  # OpenCV decodes a palette of grays to one channel
+        palette_start = 14 + header_size
+        num_colors = 1 << bits
+        if header_size >= 40:
+            num_colors = struct.unpack("<I", data[46:50])[0] or num_colors
+        palette = np.frombuffer(data[palette_start : palette_start + 4 * min(num_colors, 256)], dtype=np.uint8)
+        palette = palette[: palette.size // 4 * 4].reshape(-1, 4)
+        if palette.size and (palette[:, 0] == palette[:, 1]).all() and (palette[:, 1] == palette[:, 2]).all():
+            channels = 1
+    decoded = height * width * channels
+    if compression in _BMP_UNCOMPRESSED:
+        stride = (width * bits + 31) // 32 * 4
+        # The last row's padding is sometimes left out: do not require it.
+        needed = pixels_offset + (height - 1) * stride + (width * bits + 7) // 8
+        if needed > len(data):
+            holder = f"the file ({_format_bytes(len(data))})"
+            raise _cannot_hold(path, "BMP", "mask", _pixels(height, width, decoded), holder)
+    _check_budget(path, "mask", _pixels(height, width, decoded), decoded, budget)
+
+
+def _npy_header(head: bytes) -> tuple[tuple[int, ...], np.dtype[Any], int] | None:
+    """(shape, dtype, header length in bytes) from the start of a .npy file, without reading the array.
+
+    None where the header cannot be parsed or declares an object dtype: np.load then reports the problem.
+    """
+    stream = io.BytesIO(head)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version in ((2, 0), (3, 0)):  # same layout: 3.0 only allows UTF-8 field names
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            return None
+    except Exception:  # not a .npy, a damaged header, ...
+        return None
+    if dtype.hasobject or any(dim < 0 for dim in shape):
+        return None
+    return tuple(int(dim) for dim in shape), dtype, stream.tell()
+
+
+def _npy_declares(shape: tuple[int, ...], dtype: np.dtype[Any], decoded: int) -> str:
+    return f"a {shape} {dtype} array ({_format_bytes(decoded)})"
+
+
+def _check_npy(data: bytes, path: Path, budget: int | None, fmt: str = ".npy array") -> None:
+    """Check that a .npy file holds the array its header declares, and the budget.
+
+    Needed before np.load: on an in-memory file it allocates the whole declared array before reading any of it.
+    """
+    header = _npy_header(data[:_NPY_MAX_HEAD_BYTES])
+    if header is None:
+        return
+    shape, dtype, header_length = header
+    decoded = math.prod(shape) * dtype.itemsize
+    if header_length + decoded > len(data):
+        holder = f"the file ({_format_bytes(len(data))}, {_format_bytes(len(data) - header_length)} of it array data)"
+        raise _cannot_hold(path, fmt, "map", _npy_declares(shape, dtype, decoded), holder)
+    _check_budget(path, "map", _npy_declares(shape, dtype, decoded), decoded, budget)
+
+
+def _check_npz(data: bytes, path: Path, budget: int | None) -> None:
+    """Check the one member of a .npz archive: its declared size against the file, its .npy header against it.
+
+    Archives with several members (refused anyway, without decompressing anything) and archives that cannot
+    be opened are left to `_load_npz`.
+    """
+    if data.startswith(np.lib.format.MAGIC_PREFIX):  # a .npy renamed to .npz
+        _check_npy(data, path, budget, fmt=".npz archive")
+        return
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except Exception:  # BadZipFile, or a damaged directory
+        return
+    with archive:
+        infos = archive.infolist()
+        if len(infos) != 1:
+            return
+        info = infos[0]
+        held = min(info.compress_size, len(data))
+        limit = {zipfile.ZIP_STORED: held, zipfile.ZIP_DEFLATED: _DEFLATE_MAX_RATIO * held}.get(info.compress_type)
+        if limit is not None and info.file_size > limit:
+            declares = f"a member {info.filename!r} of {_format_bytes(info.file_size)} uncompressed"
+            raise _cannot_hold(path, ".npz archive", "map", declares, f"the file ({_format_bytes(len(data))})")
+        try:
+            with archive.open(info) as member:
+                head = member.read(_NPY_MAX_HEAD_BYTES)  # inflates only the start of the member
+        except Exception:  # encrypted, unsupported compression, damaged data: np.load reports it
+            head = b""
+    header = _npy_header(head)
+    if header is None:
+        declares = f"a member {info.filename!r} of {_format_bytes(info.file_size)} uncompressed"
+        _check_budget(path, "map", declares, info.file_size, budget)
+        return
+    shape, dtype, header_length = header
+    decoded = math.prod(shape) * dtype.itemsize
+    declares = _npy_declares(shape, dtype, decoded)
+    if header_length + decoded > info.file_size:
+        member_size, array_size = (_format_bytes(n) for n in (info.file_size, max(info.file_size - header_length, 0)))
+        holder = f"its member {info.filename!r} ({member_size} uncompressed, {array_size} of it array data)"
+        raise _cannot_hold(path, ".npz archive", "map", declares, holder)
+    _check_budget(path, "map", declares, decoded, budget)
+
+
+_TIFFFILE_QUIET = threading.local()
+
+
+class _QuietTifffile(logging.Filter):
+    """Drops tifffile's log records emitted while this thread reads a TIFF here.
+
+    tifffile logs what it finds wrong in a header (a tag whose values lie beyond the end of the file, a missing
+    offsets tag, ...) straight to stderr; the reader reports the problem as one InputError instead.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_TIFFFILE_QUIET, "active", False)
+
+
+logging.getLogger("tifffile").addFilter(_QuietTifffile())
+
+
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log records in the calling thread only (the loader reads files in several threads)."""
+    previous = getattr(_TIFFFILE_QUIET, "active", False)
+    _TIFFFILE_QUIET.active = True
+    try:
+        yield
+    finally:
+        _TIFFFILE_QUIET.active = previous
+
+
+def _check_tiff(tif: tifffile.TiffFile, size: int, path: Path, what: str, budget: int | None) -> None:
+    """Check the image of an open TIFF against the file's size (`size`, bytes) and the budget.
+
+    Maps are checked as tifffile reads them (the first series, which may hold several pages); masks by their
+    first page, the one OpenCV reads. A file declaring a huge image in tiny tiles needs an offsets table larger
+    than itself: tifffile then drops the table (it lies beyond the end of the file), and the page lists fewer
+    tiles than its size needs. Uncompressed data must fit in the file. A header that tifffile cannot parse is
+    left to the decoder.
+    """
+    try:
+        dtype: np.dtype[Any] | None
+        if what == "map":
+            series = tif.series[0]
+            page, num_pages, shape, dtype = series.keyframe, len(series), series.shape, series.dtype
+        else:
+            page = tif.pages.first
+            num_pages, shape, dtype = 1, page.shape, page.dtype
+        if not isinstance(page, tifffile.TiffPage) or dtype is None or 0 in shape:
+            return
+        height, width, compression = int(page.imagelength), int(page.imagewidth), int(page.compression)
+        num_segments, num_listed = math.prod(page.chunked), len(page.dataoffsets)
+        stored_per_row = (width * int(page.samplesperpixel) * int(page.bitspersample) + 7) // 8
+        stored = num_pages * int(page.imagedepth) * height * stored_per_row
+        tiles = f"{page.tilelength}x{page.tilewidth}" if page.is_tiled else ""
+    except Exception:  # an unparsable header: tifffile or OpenCV reports it when decoding
+        return
+    decoded = math.prod(shape) * dtype.itemsize
+    declares = _pixels(height, width, decoded) + (f" in {num_pages} pages" if num_pages > 1 else "")
+    holder = f"the file ({_format_bytes(size)})"
+    if num_listed == 0 or (compression not in (_TIFF_UNCOMPRESSED, _TIFF_OLD_JPEG) and num_listed < num_segments):
+        kind = f"tiles of {tiles}" if tiles else "strips"
+        declares += f" in {num_segments:,} {kind}"
+        holder = f"the file ({_format_bytes(size)}, with offsets for {num_listed:,} of them)"
+        raise _cannot_hold(path, "TIFF", what, declares, holder)
+    if compression == _TIFF_UNCOMPRESSED and stored > size:
+        raise _cannot_hold(path, "TIFF", what, declares + " uncompressed", holder)
+    _check_budget(path, what, declares, decoded, budget)
+
+
+def _check_tiff_mask(data: bytes, path: Path, budget: int | None) -> None:
+    """`_check_tiff` on a TIFF mask's bytes (OpenCV decodes it; tifffile only parses the first IFD here)."""
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(io.BytesIO(data)) as tif:
+            _check_tiff(tif, len(data), path, "mask", budget)
+    except InputError:
+        raise
+    except Exception:  # not a TIFF tifffile can parse: OpenCV reports it
+        return
+
+
+def _check_header(data: bytes, path: Path, suffix: str, what: str, budget: int | None) -> None:
+    """Refuse, from its header and before any decoding, a file that cannot hold what it declares or is too big.
+
+    Args:
+        data: the whole file.
+        path: the file, for messages.
+        suffix: its lower-case extension, which chooses the format.
+        what: ``"map"`` or ``"mask"``.
+        budget: the largest decoded size allowed, in bytes (the decoder's output); None: no limit.
+
+    Raises:
+        InputError: the header declares more data than the file holds (corrupt, truncated or a decompression
+            bomb), or more than `budget` bytes once decoded (naming ``--max-memory``). A header that cannot be
+            parsed passes: the decoder then reports the file as it always did.
+    """
+    if suffix == ".png":
+        _check_png(data, path, what, budget)
+    elif suffix == ".bmp":
+        _check_bmp(data, path, budget)
+    elif suffix == ".npy":
+        _check_npy(data, path, budget)
+    elif suffix == ".npz":
+        _check_npz(data, path, budget)
+    elif what == "mask":  # TIFF maps are checked in `_load_tiff`, on the TiffFile that decodes them
+        _check_tiff_mask(data, path, budget)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Anomaly maps
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _load_tiff(data: bytes, path: Path) -> NDArray[Any]:
+def _load_tiff(data: bytes, path: Path, budget: int | None = None) -> NDArray[Any]:
+    """Decode a TIFF map's first series, as ``tifffile.imread`` does, once its header passed `_check_tiff`."""
     try:
-        array = np.asarray(tifffile.imread(io.BytesIO(data)))
+        # One TiffFile both for the check and the decoding: the IFDs are parsed once.
+        with _quiet_tifffile(), tifffile.TiffFile(io.BytesIO(data)) as tif:
+            _check_tiff(tif, len(data), path, "map", budget)
+            array = np.asarray(tif.asarray())
+    except InputError:
+        raise
     except Exception as error:  # tifffile raises many types (ValueError, TiffFileError, KeyError, ...)
         reason = _one_line(error)
     else:
@@ -166,7 +506,7 @@ def _as_float32_map(array: NDArray[Any], path: Path) -> NDArray[np.float32]:
     return result
 
 
-def read_map(path: Path) -> NDArray[np.float32]:
+def read_map(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.float32]:
     """Read one anomaly map.
 
     Formats, chosen by the (case-insensitive) extension:
@@ -177,23 +517,30 @@ def read_map(path: Path) -> NDArray[np.float32]:
 
     Singleton axes are squeezed, so (1, H, W) and (H, W, 1) give (H, W).
 
+    Before decoding, the header is checked (see `_check_header`): a file declaring more data than it can hold
+    (corrupt, or a decompression bomb) is refused, as is one whose decoded size exceeds `max_decoded_bytes`.
+
     Args:
         path: the map file.
+        max_decoded_bytes: refuse a file whose header declares more bytes than this once decoded (the decoder's
+            output: H * W * channels * bytes per sample, or prod(shape) * itemsize); None: no limit.
 
     Returns:
         The scores as a C-contiguous float32 array of shape (H, W), in the map's own resolution (pixels).
 
     Raises:
         InputError: unreadable, corrupt, truncated or empty file; unsupported extension; not real-valued
-            (bool, complex, object, ...); zero size; not 2-D after squeezing; any NaN or inf score.
+            (bool, complex, object, ...); zero size; not 2-D after squeezing; any NaN or inf score; a header
+            declaring more than the file holds, or more than `max_decoded_bytes` decoded.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in MAP_EXTENSIONS:
         raise InputError(f"{path} has an unsupported map extension: save maps as {', '.join(MAP_EXTENSIONS)}")
     data = _read_bytes(path, "map")
+    _check_header(data, path, suffix, "map", max_decoded_bytes)
     if suffix in (".tif", ".tiff"):
-        array = _load_tiff(data, path)
+        array = _load_tiff(data, path, max_decoded_bytes)
     elif suffix == ".npy":
         array = _load_npy(data, path)
     elif suffix == ".npz":
@@ -245,28 +592,34 @@ def _palette_as_indices(data: bytes) -> bytes:
     return data
 
 
-def read_mask(path: Path) -> NDArray[np.bool_]:
+def read_mask(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.bool_]:
     """Read one ground-truth mask as stored (``cv2.IMREAD_UNCHANGED``) and binarize it.
 
     A pixel is anomalous where any colour channel is nonzero; a 4th (alpha) channel is ignored. This covers
     0/255 masks, VisA's raw class ids 1..9, 3-channel masks, 8- and 16-bit masks, and palette PNGs, which are
     read by their raw palette indices (index 0 is normal) rather than by their colours.
 
+    Before decoding, the header is checked as for maps (see `_check_header`).
+
     Args:
         path: the mask file (``.png``, ``.tif``/``.tiff`` or ``.bmp``).
+        max_decoded_bytes: refuse a file whose header declares more bytes than this once decoded (H * W *
+            channels * bytes per sample); None: no limit.
 
     Returns:
         A C-contiguous bool array of shape (H, W), True where the pixel is anomalous.
 
     Raises:
         InputError: unreadable, corrupt or empty file; unsupported extension; a shape other than (H, W),
-            (H, W, 1), (H, W, 3) or (H, W, 4).
+            (H, W, 1), (H, W, 3) or (H, W, 4); a header declaring more than the file holds, or more than
+            `max_decoded_bytes` decoded.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in MASK_EXTENSIONS:
         raise InputError(f"{path} has an unsupported mask extension: save masks as {', '.join(MASK_EXTENSIONS)}")
     data = _read_bytes(path, "mask")
+    _check_header(data, path, suffix, "mask", max_decoded_bytes)
     fmt = {".png": "PNG", ".bmp": "BMP"}.get(suffix, "TIFF")
     image = _decode_cv2(_palette_as_indices(data) if suffix == ".png" else data, path, fmt, "mask")
     if image.ndim == 3 and image.shape[2] == 1:
@@ -340,7 +693,7 @@ def _bmp_size(head: bytes) -> tuple[int, int] | None:
 def _tiff_size(path: Path) -> tuple[int, int] | None:
     try:
         with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
+            page = tif.pages.first
             return int(page.imagelength), int(page.imagewidth)
     except Exception:
         return None

@@ -304,8 +304,14 @@ def evaluate_category(
     keep = None if split_csv is None else split_filter(split_csv, name)
     pairs = find_pairs(maps_root, masks_root, options.normal_dirs, keep=keep)
     progress.stage("loading maps and masks", total=len(pairs))
+    # The budget bounds each file's decoded size too, read from its header: a decompression bomb is refused
+    # before it is decoded.
     loaded = load_category(
-        pairs, images_root=images_root, progress=progress.advance, before_maps=memory_guard(max_memory_bytes)
+        pairs,
+        images_root=images_root,
+        progress=progress.advance,
+        before_maps=memory_guard(max_memory_bytes),
+        max_decoded_bytes=max_memory_bytes,
     )
     if loaded.num_aspect_changed:
         notes.append(
