@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/aupimo evaluate sample_data/model_a/gear/test sample_data/mvtec/gear/ground_truth --out results/sample --overwrite
 
-## test: run the whole test suite (ruff first, then pytest)
+## test: run the whole test suite (ruff and mypy first, then pytest)
 test: $(STAMP)
 	$(BIN)/ruff check aupimo_cli tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 ## fuzz: many more random trees than the test suite runs
