@@ -18,17 +18,16 @@ import tifffile
 import typer
 
 from aupimo_cli.cli.compare import compare
-from aupimo_cli.compare.comparison import (
-    MATPLOTLIB_MISSING_NOTE,
-    METRIC_KEYS,
+from aupimo_cli.compare.comparison import MATPLOTLIB_MISSING_NOTE, compare_results
+from aupimo_cli.compare.stats import (
     average_ranks,
-    compare_results,
-    image_key,
+    holm_adjust,
     order_by_image_rank,
-    pairwise_wilcoxon,
+    pairwise_pvalues,
     wilcoxon_pvalue,
-    write_comparison,
 )
+from aupimo_cli.io.discovery import image_key
+from aupimo_cli.report.comparison import write_comparison
 from aupimo_cli.errors import InputError
 from aupimo_cli.pipeline.evaluate import EvaluateOptions, evaluate_category, write_evaluation
 from aupimo_cli.synthetic import write_category
@@ -36,6 +35,7 @@ from aupimo_cli.synthetic import write_category
 from .conftest import invoke
 
 OPTIONS = EvaluateOptions(fpr_bounds=(1e-3, 1e-2), num_thresholds=20_000)
+METRIC_KEYS = ["aupimo_mean", "pixel_auroc", "aupro_30", "aupro_05", "image_auroc"]
 DEFECTS = {"crack": 4, "hole": 4}
 SEEDS = {"alpha": 1, "beta": 2, "gamma": 3}
 
@@ -134,12 +134,18 @@ def test_average_ranks_with_ties_by_hand():
         average_ranks(np.array([[0.5, np.nan]]))
 
 
-def test_order_by_image_rank_breaks_ties_by_model_order():
-    assert order_by_image_rank(np.array([[0.5, 0.5], [0.2, 0.2]])) == [0, 1]
-    assert order_by_image_rank(np.array([[0.1, 0.9], [0.2, 0.8]])) == [1, 0]
+def test_order_by_image_rank_breaks_ties_by_mean_then_name():
+    # Equal per-image ranks and equal means: the name decides, whatever the column order.
+    assert order_by_image_rank(np.array([[0.5, 0.5], [0.2, 0.2]]), ["b", "a"]) == [1, 0]
+    assert order_by_image_rank(np.array([[0.5, 0.5], [0.2, 0.2]]), ["a", "b"]) == [0, 1]
+    assert order_by_image_rank(np.array([[0.1, 0.9], [0.2, 0.8]]), ["a", "b"]) == [1, 0]
     # Model 0 wins most images although model 2 has the higher mean: the per-image rank decides.
     aupimos = np.array([[0.6, 0.5, 0.0], [0.6, 0.5, 1.0], [0.6, 0.5, 1.0], [0.6, 0.5, 0.1]])
-    assert order_by_image_rank(aupimos) == [0, 2, 1]
+    assert order_by_image_rank(aupimos, ["x", "y", "z"]) == [0, 2, 1]
+    # Equal average per-image rank (each wins two images), different means: the higher mean first.
+    tied = np.array([[0.9, 0.1], [0.8, 0.1], [0.1, 0.3], [0.1, 0.3]])
+    assert order_by_image_rank(tied, ["a", "b"]) == [0, 1]
+    assert order_by_image_rank(tied[:, ::-1], ["b", "a"]) == [1, 0]
 
 
 def test_wilcoxon_pvalue_zeroes_small_differences():
@@ -154,19 +160,26 @@ def test_wilcoxon_pvalue_zeroes_small_differences():
     assert wilcoxon_pvalue(better, worse) == scipy.stats.wilcoxon(d, alternative="greater").pvalue
 
 
-def test_pairwise_wilcoxon_pairs_follow_the_order():
+def test_pairwise_pvalues_both_directions_equal_scipy():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.2, 0.8, size=20)
     aupimos = np.stack([base, base + rng.normal(0.1, 0.05, 20), base - 0.2], axis=1)
-    entries = pairwise_wilcoxon(aupimos, ["m0", "m1", "m2"])
-    assert [(e["better"], e["worse"]) for e in entries] == [("m1", "m0"), ("m1", "m2"), ("m0", "m2")]
-    for entry in entries:
-        better, worse = (aupimos[:, int(entry[k][1])] for k in ("better", "worse"))
-        d = better - worse
-        d[np.abs(d) <= 1e-3] = 0
-        assert entry["pvalue"] == scipy.stats.wilcoxon(d, alternative="greater").pvalue
-        assert entry["confidence"] == 1 - entry["pvalue"]
-        assert entry["n"] == 20
+    pvalues = pairwise_pvalues(aupimos)
+    assert np.isnan(np.diag(pvalues)).all()
+    for i in range(3):
+        for j in range(3):
+            if i == j:
+                continue
+            d = aupimos[:, i] - aupimos[:, j]
+            d[np.abs(d) <= 1e-3] = 0
+            assert pvalues[i, j] == scipy.stats.wilcoxon(d, alternative="greater").pvalue
+
+
+def test_holm_by_hand():
+    # Sorted p: 0.01 (x3), 0.02 (x2), 0.04 (x1): 0.03, max(0.03, 0.04), max(0.04, 0.04).
+    np.testing.assert_allclose(holm_adjust(np.array([0.04, 0.01, 0.02])), [0.04, 0.03, 0.04])
+    np.testing.assert_allclose(holm_adjust(np.array([[np.nan, 0.9], [0.5, np.nan]]))[0, 1], 1.0)
+    assert np.isnan(holm_adjust(np.array([[np.nan, 0.9], [0.5, np.nan]]))[0, 0])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -211,17 +224,20 @@ def test_wilcoxon_equals_scipy_by_hand(runs):
         b = np.array([b_by_key[k] for k in keys])
         np.testing.assert_array_equal(comparison.per_image[category]["A"], a)
         np.testing.assert_array_equal(comparison.per_image[category]["B"], b)
-        # Two models: the better one wins more images (its average per-image rank is lower); ties -> A.
-        a_first = np.sum(a > b) >= np.sum(a < b)
-        better, worse, names = (a, b, ("A", "B")) if a_first else (b, a, ("B", "A"))
-        d = better - worse
-        d[np.abs(d) <= 1e-3] = 0
-        nontrivial += bool(d.any())
-        pvalue = scipy.stats.wilcoxon(d, alternative="greater").pvalue if d.any() else 1.0
-        [entry] = comparison.wilcoxon[category]
-        assert entry == {"better": names[0], "worse": names[1], "pvalue": pvalue, "confidence": 1 - pvalue, "n": 8}
-        assert comparison.order[category] == list(names)
-    assert nontrivial == len(comparison.categories)
+        tests = comparison.tests[category]
+        assert tests.num_images == 8
+        # Both directions, each the one-sided test of scipy.
+        for first, second, x, y in (("A", "B", a, b), ("B", "A", b, a)):
+            d = x - y
+            d[np.abs(d) <= 1e-3] = 0
+            nontrivial += bool(d.any())
+            pvalue = scipy.stats.wilcoxon(d, alternative="greater").pvalue if d.any() else 1.0
+            assert tests.pvalues[first][second] == pvalue
+        # Two models: the one that wins more images first; on equal counts the higher mean, then the name.
+        wins_a, wins_b = np.sum(a > b), np.sum(a < b)
+        a_first = wins_a > wins_b or (wins_a == wins_b and (a.mean(), "B") > (b.mean(), "A"))
+        assert tests.order == (["A", "B"] if a_first else ["B", "A"])
+    assert nontrivial == 2 * len(comparison.categories)
 
 
 def test_identical_models_and_npy_maps_give_p_one(runs):
@@ -230,10 +246,11 @@ def test_identical_models_and_npy_maps_give_p_one(runs):
     assert all(path.endswith(".npy") for path in paths)
     comparison = compare_results([runs["A"] / "alpha", runs["C_npy"]])
     assert comparison.models == ["alpha", "C_npy"]
+    assert comparison.ranking == ["C_npy", "alpha"]  # a perfect tie: by name
     assert comparison.categories == ["alpha"]
     np.testing.assert_array_equal(comparison.per_image["alpha"]["alpha"], comparison.per_image["alpha"]["C_npy"])
-    [entry] = comparison.wilcoxon["alpha"]
-    assert (entry["better"], entry["pvalue"], entry["confidence"], entry["n"]) == ("alpha", 1.0, 0.0, 8)
+    tests = comparison.tests["alpha"]
+    assert tests.pvalues == {"C_npy": {"alpha": 1.0}, "alpha": {"C_npy": 1.0}}
     assert comparison.avg_rank == {"alpha": 1.5, "C_npy": 1.5}
 
 
@@ -244,7 +261,7 @@ def test_name_collision_asks_for_names(runs):
     assert comparison.models == ["x", "y"]
     assert comparison.categories == ["alpha", "beta", "gamma"]
     assert comparison.notes in ([], [MATPLOTLIB_MISSING_NOTE])
-    assert all(entry["pvalue"] == 1.0 for entries in comparison.wilcoxon.values() for entry in entries)
+    assert all(p == 1.0 for tests in comparison.tests.values() for row in tests.pvalues.values() for p in row.values())
 
 
 def test_names_must_fit_the_folders(runs):
@@ -286,26 +303,39 @@ def test_write_comparison_files(tmp_path, runs):
     out = write_comparison(comparison, tmp_path / "cmp", overwrite=False)
     assert out == tmp_path / "cmp"
     written = json.loads((out / "compare.json").read_text(), parse_constant=_reject_constant)
-    assert list(written) == ["models", "categories", "table", "avg_rank", "wilcoxon"]
+    assert list(written) == [
+        "models", "ranking", "categories", "metrics", "option_mismatches", "table", "avg_rank", "wilcoxon", "holm",
+        "zero_tolerance", "notes",
+    ]  # fmt: skip
     assert written["models"] == ["A", "B"] and written["categories"] == ["alpha", "beta"]
+    assert written["metrics"] == METRIC_KEYS
     assert written["table"] == comparison.table
     assert written["avg_rank"] == comparison.avg_rank
-    assert written["wilcoxon"] == comparison.wilcoxon
+    for category in comparison.categories:
+        entry = written["wilcoxon"][category]
+        tests = comparison.tests[category]
+        assert entry["order"] == tests.order and entry["n"] == 8 and entry["pvalue"] == tests.pvalues
+        for first, row in tests.pvalues.items():
+            for second, pvalue in row.items():
+                assert entry["confidence"][first][second] == 1 - pvalue
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "compare" and "compare.json" in manifest["files"]
 
     rows = list(csv.DictReader(io.StringIO((out / "compare.csv").read_text())))
-    assert list(rows[0]) == ["model", "category", *METRIC_KEYS, "avg_rank"]
+    assert list(rows[0]) == ["model", "category", *METRIC_KEYS, "avg_rank", "note"]
     assert [(r["model"], r["category"]) for r in rows] == [
-        (m, c) for m in ("A", "B") for c in ("alpha", "beta", "mean")
+        (m, c) for m in comparison.ranking for c in ("alpha", "beta", "mean")
     ]
     for row in rows:
         assert float(row["aupimo_mean"]) == comparison.table[row["model"]][row["category"]]["aupimo_mean"]
         assert float(row["avg_rank"]) == comparison.avg_rank[row["model"]]
+        assert row["note"] == ""
 
     markdown = (out / "compare.md").read_text()
     assert "| model | alpha | beta | mean |" in markdown
     assert f"| A | {comparison.table['A']['alpha']['aupimo_mean']:.4f} |" in markdown
-    assert "| better | worse | n | p-value | confidence |" in markdown
-    assert "### alpha" in markdown and "### beta" in markdown
+    assert "| A | B | confidence A > B | confidence B > A |" in markdown
+    assert "### alpha (8 images)" in markdown and "### beta" in markdown
     assert "gamma" in markdown  # the note
 
     with pytest.raises(InputError, match="--overwrite"):

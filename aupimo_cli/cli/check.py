@@ -15,26 +15,41 @@ from ._errors import EXIT_DIFFERENT, fail
 
 def check(
     results: Annotated[Path, typer.Argument(help="An `evaluate` or `benchmark` results folder.")],
+    maps: Annotated[
+        Path | None,
+        typer.Option("--maps", help="Where the maps are now, if they moved (MAPS_ROOT for a benchmark folder)."),
+    ] = None,
+    masks: Annotated[
+        Path | None,
+        typer.Option("--masks", help="Where the masks are now, if they moved (DATASET_ROOT for a benchmark folder)."),
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Where the --images folder is now, if it moved.")
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Recompute stored results from the inputs and options in their provenance.json, and compare.
 
-    Exit code 0 when every file is reproduced byte for byte, 3 when something differs (listed), 2 when the
+    Every file is compared byte for byte; where one differs, the differing keys, cells or lines are listed.
+    Each summary is also checked against its per-image file, and a benchmark's top-level tables against its
+    category folders. Exit code 0 when everything is reproduced, 3 when something differs (listed), 2 when the
     inputs are missing or the folder is not a results folder, 1 for an internal error.
     """
     stderr = Console(stderr=True, highlight=False)
     try:
-        from ..pipeline.check import check_results
+        from ..pipeline.check import MovedInputs, check_results
 
-        report = check_results(results)
+        report = check_results(results, MovedInputs(maps, masks, images))
     except (Exception, KeyboardInterrupt) as error:
         raise fail(stderr, error) from None
     console = Console(highlight=False)
     for folder in report.checked:
         differences = report.differences[folder]
+        top_level = len(report.checked) > 1 and folder == report.checked[-1]
         if not differences:
             if not quiet:
-                console.print(f"[green]reproduced[/] {escape(str(folder))}")
+                what = "tables agree with the categories" if top_level else "reproduced"
+                console.print(f"[green]{what}[/] {escape(str(folder))}")
             continue
         console.print(f"[bold red]differs[/] {escape(str(folder))}:")
         for line in differences:

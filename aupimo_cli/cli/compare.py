@@ -28,48 +28,52 @@ def _split_names(text: str | None) -> list[str] | None:
 
 
 def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
-    """The rich tables shown after a comparison: mean AUPIMO, pixel metrics, average rank and Wilcoxon tests."""
-    from ..compare import MEAN_CATEGORY, METRIC_KEYS, format_float, models_by_rank
+    """The rich tables shown after a comparison: mean AUPIMO, the other metrics, average rank, Wilcoxon tests.
 
+    Models are listed best first (the comparison's ranking), never in the order they were given.
+    """
+    from ..report.comparison import MEAN_CATEGORY, OPTION_MISMATCH_WARNING, format_float, metric_title, pair_rows
+
+    caption = f"[bold yellow]{OPTION_MISMATCH_WARNING}[/]" if comparison.option_mismatches else None
     categories = [*comparison.categories, MEAN_CATEGORY]
-    aupimo = Table(title=f"mean AUPIMO  →  {out}", title_justify="left")
+    aupimo = Table(title=f"mean AUPIMO  →  {escape(str(out))}", title_justify="left", caption=caption)
     aupimo.add_column("model")
     for category in categories:
         aupimo.add_column(escape(category), justify="right")
-    for model in comparison.models:
+    for model in comparison.ranking:
         aupimo.add_row(escape(model), *(format_float(comparison.table[model][c]["aupimo_mean"]) for c in categories))
 
-    pixel = Table(title="pixel metrics (mean over categories)", title_justify="left")
-    pixel.add_column("model")
-    for header in ("pixel AUROC", "AUPRO@30%", "AUPRO@5%"):
-        pixel.add_column(header, justify="right")
-    for model in comparison.models:
-        pixel.add_row(
-            escape(model), *(format_float(comparison.table[model][MEAN_CATEGORY][k]) for k in METRIC_KEYS[1:])
-        )
+    others = [key for key in comparison.metrics if key != "aupimo_mean"]
+    metrics = Table(title="other metrics (mean over categories)", title_justify="left", caption=caption)
+    metrics.add_column("model")
+    for key in others:
+        metrics.add_column(metric_title(key), justify="right")
+    for model in comparison.ranking:
+        metrics.add_row(escape(model), *(format_float(comparison.table[model][MEAN_CATEGORY][key]) for key in others))
 
     ranks = Table(title="average rank of mean AUPIMO (1 is the best)", title_justify="left")
     ranks.add_column("model")
     ranks.add_column("average rank", justify="right")
-    for model in models_by_rank(comparison):
+    for model in comparison.ranking:
         ranks.add_row(escape(model), format_float(comparison.avg_rank[model]))
 
-    tests = Table(title="Wilcoxon signed-rank tests on per-image AUPIMO (one-sided)", title_justify="left")
-    for header in ("category", "better", "worse"):
+    tests = Table(
+        title="Wilcoxon signed-rank tests on per-image AUPIMO: confidence that A beats B, and B beats A",
+        title_justify="left",
+        caption=caption,
+    )
+    for header in ("category", "A", "B"):
         tests.add_column(header)
-    for header in ("n", "p-value", "confidence"):
+    headers = ["n", "A > B", "B > A"] + (["Holm A > B", "Holm B > A"] if comparison.holm else [])
+    for header in headers:
         tests.add_column(header, justify="right")
     for category in comparison.categories:
-        for entry in comparison.wilcoxon[category]:
-            tests.add_row(
-                escape(category),
-                escape(entry["better"]),
-                escape(entry["worse"]),
-                str(entry["n"]),
-                format_float(entry["pvalue"]),
-                format_float(entry["confidence"]),
-            )
-    tables = [aupimo, pixel, ranks]
+        for a, b, ab, ba, holm_ab, holm_ba in pair_rows(comparison, category):
+            cells = [str(comparison.tests[category].num_images), format_float(ab), format_float(ba)]
+            if comparison.holm:
+                cells += [format_float(holm_ab), format_float(holm_ba)]
+            tests.add_row(escape(category), escape(a), escape(b), *cells)
+    tables = [aupimo, metrics, ranks]
     if tests.row_count:
         tables.append(tests)
     return tables
@@ -91,6 +95,17 @@ def compare(
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing comparison folder.")] = False,
+    allow_option_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-option-mismatch",
+            help="Compare runs computed with different FPR bounds, thresholds or AUPRO limits; every table says so.",
+        ),
+    ] = False,
+    holm: Annotated[
+        bool,
+        typer.Option("--holm", help="Also give Holm-adjusted confidences, over every pair of models per category."),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print compare.json to stdout and nothing else there.")
     ] = False,
@@ -98,21 +113,26 @@ def compare(
 ) -> None:
     """Compare models over the categories they all have: mean AUPIMO, pixel AUROC, AUPRO, average ranks.
 
-    Per category, one-sided Wilcoxon signed-rank tests on paired per-image AUPIMO, as in the AUPIMO paper.
-    Images are matched by their path without extension.
-    Writes compare.json, compare.csv, compare.md and boxplots/<category>.png (needs matplotlib) to --out.
-    Exit code 0 on success, 2 for bad input, 1 for an internal error.
+    Per category, one-sided Wilcoxon signed-rank tests on paired per-image AUPIMO in both directions, as in the
+    AUPIMO paper. Images are matched by their path without extension. Runs computed with other FPR bounds,
+    thresholds or AUPRO limits are refused (see --allow-option-mismatch), and every summary is checked against
+    its per-image file. Results do not depend on the order of RESULTS. Writes compare.json, compare.csv,
+    compare.md and boxplots/<category>.png (needs matplotlib) to --out. Exit code 0 on success, 2 for bad
+    input, 1 for an internal error.
     """
     stderr = Console(stderr=True, highlight=False)
     try:
-        from ..compare import compare_results, write_comparison
+        from ..compare import compare_results
         from ..report.atomic import check_target, recover_and_clean
+        from ..report.comparison import write_comparison
 
         # Refuse an existing comparison folder before reading every result.
         recover_and_clean(out.absolute())
         check_target(out.absolute(), overwrite, results)
-        comparison = compare_results(results, _split_names(names))
-        written = write_comparison(comparison, out, overwrite=overwrite)
+        comparison = compare_results(
+            results, _split_names(names), allow_option_mismatch=allow_option_mismatch, holm=holm
+        )
+        written = write_comparison(comparison, out, overwrite=overwrite, inputs=results)
     except (Exception, KeyboardInterrupt) as error:
         raise fail(stderr, error) from None
 

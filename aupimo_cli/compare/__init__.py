@@ -1,21 +1,21 @@
-"""Reading result folders and the statistics across models (ranks, pairwise tests)."""
+"""Reading result folders and the statistics across models (ranks, pairwise tests); no rendering here."""
 
-from .comparison import (
-    MEAN_CATEGORY,
-    METRIC_KEYS,
-    Comparison,
-    compare_results,
-    format_float,
-    models_by_rank,
-    write_comparison,
-)
+from .comparison import MATPLOTLIB_MISSING_NOTE, CategoryTests, Comparison, compare_results, metric_keys
+from .consistency import summary_disagreements, summary_from_per_image
+from .options import RunOptions, option_mismatches
+from .read import MEAN_CATEGORY, is_mean_row, read_results
 
 __all__ = [
+    "MATPLOTLIB_MISSING_NOTE",
     "MEAN_CATEGORY",
-    "METRIC_KEYS",
+    "CategoryTests",
     "Comparison",
+    "RunOptions",
     "compare_results",
-    "format_float",
-    "models_by_rank",
-    "write_comparison",
+    "is_mean_row",
+    "metric_keys",
+    "option_mismatches",
+    "read_results",
+    "summary_disagreements",
+    "summary_from_per_image",
 ]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compare.read import MEAN_CATEGORY, is_mean_row
 from ..errors import InputError
 from ..io.discovery import find_pairs, split_filter
 from ..io.readers import read_image_size
@@ -33,7 +34,6 @@ COUNT_KEYS = ("num_images", "num_normal", "num_anomalous")
 NO_MEAN_KEYS = (
     "aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3", "thresh_lower_bound", "thresh_upper_bound", "version",
 )  # fmt: skip
-MEAN_ROW = "mean"
 # The command-line flag of each recorded option, for messages.
 OPTION_FLAGS = {
     "metrics": "--metrics", "aupro_limits": "--aupro-limits", "fpr_bounds": "--fpr-bounds",
@@ -234,7 +234,9 @@ def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, 
     for key in keys:
         values = [row[key] for row in succeeded if isinstance(row.get(key), int | float)]
         if key == "category":
-            mean[key] = MEAN_ROW if len(succeeded) == len(rows) else f"{MEAN_ROW} ({len(succeeded)} of {len(rows)})"
+            mean[key] = (
+                MEAN_CATEGORY if len(succeeded) == len(rows) else f"{MEAN_CATEGORY} ({len(succeeded)} of {len(rows)})"
+            )
         elif key in NO_MEAN_KEYS or key == "error" or not values:
             mean[key] = None
         elif key in COUNT_KEYS:
@@ -242,12 +244,6 @@ def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, 
         else:
             mean[key] = float(np.mean(values))
     return mean
-
-
-def is_mean_row(row: dict[str, Any]) -> bool:
-    """Whether a row of a benchmark's ``summary.json`` is its mean row (``mean``, or ``mean (3 of 4)``)."""
-    category = row.get("category")
-    return isinstance(category, str) and (category == MEAN_ROW or category.startswith(MEAN_ROW + " ("))
 
 
 def dataset_rows(
