@@ -26,10 +26,10 @@ from aupimo_cli.compare.stats import (
     pairwise_pvalues,
     wilcoxon_pvalue,
 )
-from aupimo_cli.io.discovery import image_key
-from aupimo_cli.report.comparison import write_comparison
 from aupimo_cli.errors import InputError
+from aupimo_cli.io.discovery import image_key
 from aupimo_cli.pipeline.evaluate import EvaluateOptions, evaluate_category, write_evaluation
+from aupimo_cli.report.comparison import write_comparison
 from aupimo_cli.synthetic import write_category
 
 from .conftest import invoke

@@ -32,11 +32,12 @@ def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
 
     Models are listed best first (the comparison's ranking), never in the order they were given.
     """
-    from ..report.comparison import MEAN_CATEGORY, OPTION_MISMATCH_WARNING, format_float, metric_title, pair_rows
+    from ..report.comparison import MEAN_CATEGORY, format_float, metric_title, pair_rows
 
-    caption = f"[bold yellow]{OPTION_MISMATCH_WARNING}[/]" if comparison.option_mismatches else None
+    # Every table says when the runs' options differ (--allow-option-mismatch).
+    flag = "  [bold yellow](options differ: see the notes)[/]" if comparison.option_mismatches else ""
     categories = [*comparison.categories, MEAN_CATEGORY]
-    aupimo = Table(title=f"mean AUPIMO  →  {escape(str(out))}", title_justify="left", caption=caption)
+    aupimo = Table(title=f"mean AUPIMO  →  {escape(str(out))}{flag}", title_justify="left")
     aupimo.add_column("model")
     for category in categories:
         aupimo.add_column(escape(category), justify="right")
@@ -44,23 +45,22 @@ def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
         aupimo.add_row(escape(model), *(format_float(comparison.table[model][c]["aupimo_mean"]) for c in categories))
 
     others = [key for key in comparison.metrics if key != "aupimo_mean"]
-    metrics = Table(title="other metrics (mean over categories)", title_justify="left", caption=caption)
+    metrics = Table(title=f"other metrics (mean over categories){flag}", title_justify="left")
     metrics.add_column("model")
     for key in others:
         metrics.add_column(metric_title(key), justify="right")
     for model in comparison.ranking:
         metrics.add_row(escape(model), *(format_float(comparison.table[model][MEAN_CATEGORY][key]) for key in others))
 
-    ranks = Table(title="average rank of mean AUPIMO (1 is the best)", title_justify="left")
+    ranks = Table(title=f"average rank of mean AUPIMO (1 is the best){flag}", title_justify="left")
     ranks.add_column("model")
     ranks.add_column("average rank", justify="right")
     for model in comparison.ranking:
         ranks.add_row(escape(model), format_float(comparison.avg_rank[model]))
 
     tests = Table(
-        title="Wilcoxon signed-rank tests on per-image AUPIMO: confidence that A beats B, and B beats A",
+        title=f"Wilcoxon signed-rank tests on per-image AUPIMO: confidence that A beats B, and B beats A{flag}",
         title_justify="left",
-        caption=caption,
     )
     for header in ("category", "A", "B"):
         tests.add_column(header)

@@ -238,7 +238,7 @@ def _matched_aupimos(category: str, results: Sequence[ModelResults]) -> tuple[li
 def _check_options(results: Sequence[ModelResults], categories: Sequence[str], allow_mismatch: bool) -> list[str]:
     """How the runs' result-affecting options differ; refuses when they do unless `allow_mismatch`."""
     runs = {
-        f"{r.name}/{category}": r.categories[category].options
+        str(r.categories[category].folder): r.categories[category].options
         for r in sorted(results, key=lambda r: r.name)
         for category in categories
     }
