@@ -19,6 +19,7 @@ def synthetic_category(
     map_shape: tuple[int, int] | None = None,
     seed: int = 0,
     anomaly_strength: tuple[float, float] = (0.5, 4.0),
+    border_fade: float = 0.0,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A synthetic category: smooth float32 maps and 0/1 uint8 blob masks (normal images first).
 
@@ -27,6 +28,9 @@ def synthetic_category(
         shape: (H, W) of the masks.
         map_shape: (H, W) of the maps; the masks' shape when None. Smaller maps mimic model outputs.
         seed: random seed; the data is deterministic.
+        border_fade: width of a margin, as a fraction of the map's size, over which the random field fades to
+            0 at the border. Resizing replicates a map's border, so a maximum on the border becomes a run of
+            tied pixels at full resolution; fading keeps the highest normal scores inside the map.
         anomaly_strength: range of the peak height added over each anomalous image's blobs (the normal
             maps' standard deviation is about 1).
 
@@ -41,6 +45,8 @@ def synthetic_category(
         coarse = rng.normal(size=(32, 32)).astype(np.float32)
         amap: np.ndarray = cv2.resize(coarse, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_CUBIC)
         amap += rng.normal(scale=0.05, size=map_shape).astype(np.float32)
+        if border_fade > 0:
+            amap *= _border_window(map_shape, border_fade)
         mask = np.zeros(shape, dtype=np.uint8)
         if index >= num_normal:
             for _ in range(int(rng.integers(1, 4))):
@@ -55,6 +61,15 @@ def synthetic_category(
     return maps, masks
 
 
+def _border_window(shape: tuple[int, int], fade: float) -> np.ndarray:
+    """(H, W) float32 weights: 1 inside, rising linearly from 0 at the border over a margin of `fade` * size."""
+    ramps = []
+    for size in shape:
+        distance = np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5
+        ramps.append(np.clip(distance / max(fade * size, 1e-9), 0.0, 1.0))
+    return np.outer(ramps[0], ramps[1]).astype(np.float32)
+
+
 def write_category(
     root: Path,
     defects: dict[str, int],
@@ -64,6 +79,7 @@ def write_category(
     seed: int = 0,
     map_format: str = "tiff",
     anomaly_strength: tuple[float, float] = (0.5, 4.0),
+    border_fade: float = 0.0,
 ) -> None:
     """Write a synthetic MVTec-style category: ``root/maps/<defect>/<i>.tiff`` and ``root/masks/...``.
 
@@ -74,13 +90,19 @@ def write_category(
         mask_shape, map_shape: (H, W) of the masks (full resolution) and of the maps (model output).
         seed: random seed.
         map_format: ``tiff`` (float32) or ``npy``.
-        anomaly_strength: see `synthetic_category`.
+        anomaly_strength, border_fade: see `synthetic_category`.
     """
     import tifffile
 
     num_anomalous = sum(defects.values())
     maps, masks = synthetic_category(
-        num_normal, num_anomalous, mask_shape, map_shape, seed=seed, anomaly_strength=anomaly_strength
+        num_normal,
+        num_anomalous,
+        mask_shape,
+        map_shape,
+        seed=seed,
+        anomaly_strength=anomaly_strength,
+        border_fade=border_fade,
     )
     names = [("good", i) for i in range(num_normal)]
     names += [(defect, i) for defect, count in defects.items() for i in range(count)]

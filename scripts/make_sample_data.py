@@ -1,6 +1,6 @@
 """Make sample_data/: a small synthetic MVTec-style dataset with two categories and two models (seeded).
 
-    sample_data/mvtec/<category>/ground_truth/<defect>/<NNN>_mask.png   0/255 masks at 512x512
+    sample_data/mvtec/<category>/ground_truth/<defect>/<NNN>_mask.png   0/255 masks at 1024x1024
     sample_data/model_a/<category>/test/<defect>/<NNN>.tiff              float32 maps at 64x64
     sample_data/model_b/<category>/test/<defect>/<NNN>.tiff              model_a's maps plus noise
 
@@ -33,8 +33,8 @@ def main() -> None:
     rng = np.random.default_rng(2026)
     for seed, (category, defects) in enumerate(CATEGORIES.items(), start=2026):
         staging = args.out / ".staging" / category
-        write_category(staging, dict.fromkeys(defects, 5), num_normal=10, mask_shape=(512, 512), map_shape=(64, 64),
-                       seed=seed, anomaly_strength=(2.0, 8.0))  # fmt: skip
+        write_category(staging, dict.fromkeys(defects, 5), num_normal=10, mask_shape=(1024, 1024), map_shape=(64, 64),
+                       seed=seed, anomaly_strength=(2.0, 8.0), border_fade=0.15)  # fmt: skip
         shutil.move(staging / "masks", args.out / "mvtec" / category / "ground_truth")
         model_a = args.out / "model_a" / category / "test"
         shutil.move(staging / "maps", model_a)

@@ -80,7 +80,12 @@ MetricsOption = Annotated[
     str, typer.Option("--metrics", help="Comma-separated metrics to compute; left-out ones write no file.")
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Compute AUPIMO even with 30 or fewer integration points.")]
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing results.")]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="Replace existing results: only a folder aupimo wrote in full (see its manifest)."
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary JSON to stdout and nothing else there.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no table.")]
 MaxMemoryOption = Annotated[
