@@ -94,3 +94,21 @@ def reference_aupimo(
     aucs = np.trapezoid(tprs[:, first : last + 1][:, ::-1], x=log_fpr, axis=1)
     aucs = np.clip(aucs / np.log(bounds[1] / bounds[0]), 0, 1)
     return aucs, int(log_fpr.size), (float(thresholds[first]), float(thresholds[last]))
+
+
+def brute_force_f1_max(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(max F1, lowest threshold reaching it): every distinct score t as a threshold, counts of scores >= t,
+    F1 = 2 TP / (2 TP + FP + FN) in float64, thresholds visited in ascending order with a strict > (so the
+    first, lowest threshold of a maximum is kept)."""
+    scores = scores.astype(np.float64).ravel()
+    positive = labels.astype(bool).ravel()
+    best, best_threshold = -1.0, float("nan")
+    for threshold in np.unique(scores):
+        predicted = scores >= threshold
+        tp = int(np.sum(predicted & positive))
+        fp = int(np.sum(predicted & ~positive))
+        fn = int(np.sum(~predicted & positive))
+        f1 = 2.0 * tp / (2 * tp + fp + fn)
+        if f1 > best:
+            best, best_threshold = f1, float(threshold)
+    return best, best_threshold

@@ -22,7 +22,11 @@ from .conftest import DATA, REFERENCE_CASES, invoke
 
 SUMMARY_KEYS = [
     "category", "pixel_auroc", "aupro_30", "aupro_05", "aupimo_mean", "aupimo_std", "aupimo_q1", "aupimo_median",
-    "aupimo_q3", "image_auroc", "num_images", "num_normal", "num_anomalous", "fpr_lower_bound", "fpr_upper_bound",
+    "aupimo_q3", "image_auroc", "pixel_ap", "pixel_f1max", "pixel_f1max_threshold", "image_ap", "image_f1max",
+    "image_f1max_threshold", "image_score_normal_mean", "image_score_normal_std", "image_score_anomalous_mean",
+    "image_score_anomalous_std", "image_score_normal_min", "image_score_normal_max", "pixel_score_normal_mean",
+    "pixel_score_normal_std", "pixel_score_anomalous_mean", "pixel_score_anomalous_std", "pixel_score_normal_min",
+    "pixel_score_normal_max", "num_images", "num_normal", "num_anomalous", "fpr_lower_bound", "fpr_upper_bound",
     "thresh_lower_bound", "thresh_upper_bound", "version",
 ]  # fmt: skip
 PER_IMAGE_COLUMNS = [
@@ -133,6 +137,10 @@ def test_version_and_help():
     assert code == 0 and stdout.startswith("aupimo-cli ")
     code, stdout, _ = run("evaluate", "--help")
     assert code == 0
+    assert run("evaluate", "-h")[1] == stdout
+    assert "Usage: aupimo evaluate [OPTIONS] MAPS MASKS" in stdout
+    assert "Examples:\n    aupimo evaluate maps/screw/test mvtec/screw/ground_truth" in stdout
+    assert max(len(line) for line in stdout.splitlines()) <= 80
     for option in (
         "--aupro-limits",
         "--fpr-bounds",
@@ -285,11 +293,12 @@ def test_existing_results_need_overwrite_and_survive_a_failed_run(tmp_path, refe
 def test_only_anomalous_images_points_to_metrics(tmp_path):
     maps, masks = _copy_case(tmp_path)
     shutil.rmtree(maps / "good")
-    for given, suggested in ((None, "auroc,aupro"), ("auroc,aupimo,image_auroc", "auroc")):
+    fallback = "auroc,aupro,pixel_ap,pixel_f1max,score_stats"
+    for given, suggested in ((None, fallback), ("auroc,aupimo,image_auroc", "auroc")):
         extra = () if given is None else ("--metrics", given)
         code, _, stderr = run("evaluate", maps, masks, "--out", tmp_path / "refused", *extra)
         message = " ".join(stderr.split())
-        assert code == 2 and "aupimo and image_auroc need normal images" in message, message
+        assert code == 2 and "aupimo, image_auroc" in message and "need normal images" in message, message
         # The suggestion is the requested metrics that work without normal images, and it does work.
         assert message.endswith(f"--metrics {suggested}."), message
         out = tmp_path / f"ok-{suggested}"

@@ -35,7 +35,8 @@ from aupimo_cli.synthetic import write_category
 from .conftest import invoke
 
 OPTIONS = EvaluateOptions(fpr_bounds=(1e-3, 1e-2), num_thresholds=20_000)
-METRIC_KEYS = ["aupimo_mean", "pixel_auroc", "aupro_30", "aupro_05", "image_auroc"]
+METRIC_KEYS = ["aupimo_mean", "pixel_auroc", "aupro_30", "aupro_05", "image_auroc", "pixel_ap", "pixel_f1max",
+               "image_ap", "image_f1max"]  # fmt: skip
 DEFECTS = {"crack": 4, "hole": 4}
 SEEDS = {"alpha": 1, "beta": 2, "gamma": 3}
 

@@ -80,6 +80,9 @@ def test_aupro_keys():
         "pixel_auroc",
         "aupro_30",
         "aupro_0p5",
+        "pixel_ap",
+        "pixel_f1max",
+        "pixel_f1max_threshold",
     }
 
 

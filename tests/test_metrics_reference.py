@@ -13,7 +13,7 @@ from aupimo_cli.metrics import aupimo, aupro, image_auroc, pixel_auroc, pixel_me
 def test_pixel_metrics_match_sklearn_and_mvtec(reference_case):
     _, arrays, expected = reference_case
     result = pixel_metrics(arrays["maps"], arrays["masks"])
-    assert set(result) == {"pixel_auroc", "aupro_30", "aupro_05"}
+    assert set(result) == {"pixel_auroc", "aupro_30", "aupro_05", "pixel_ap", "pixel_f1max", "pixel_f1max_threshold"}
     assert result["pixel_auroc"] == pytest.approx(expected["pixel_auroc"], abs=1e-9)
     assert result["aupro_30"] == pytest.approx(expected["aupro_30"], abs=1e-6)
     assert result["aupro_05"] == pytest.approx(expected["aupro_05"], abs=1e-6)
@@ -101,14 +101,14 @@ def test_inputs_are_not_modified(reference_case):
 
 
 def test_in_place_pixel_metrics_give_the_same_values(reference_case):
-    from aupimo_cli.metrics.pro import pixel_metrics_in_place
+    from aupimo_cli.metrics.pro import pixel_metrics_in_place, pixel_pass_values
 
     _, arrays, expected = reference_case
     buffer = arrays["maps"].astype(np.float32).ravel().copy()
     views = [buffer[i * arrays["maps"][0].size : (i + 1) * arrays["maps"][0].size].reshape(arrays["maps"][0].shape)
              for i in range(len(arrays["maps"]))]  # fmt: skip
-    result = pixel_metrics_in_place(buffer, views, arrays["masks"])
+    result = pixel_pass_values(pixel_metrics_in_place(buffer, views, list(arrays["masks"])), (0.3, 0.05))
     assert result == pixel_metrics(arrays["maps"], arrays["masks"])
     assert result["aupro_05"] == pytest.approx(expected["aupro_05"], abs=1e-6)
     with pytest.raises(ValueError, match="next float32 view"):
-        pixel_metrics_in_place(buffer, views[::-1], arrays["masks"])
+        pixel_metrics_in_place(buffer, views[::-1], list(arrays["masks"]))

@@ -11,17 +11,23 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from .benchmark import benchmark
-from .check import check
-from .compare import compare
-from .evaluate import evaluate
+from ._common import AupimoCommand
+from .benchmark import BENCHMARK_EXAMPLES, benchmark
+from .check import CHECK_EXAMPLES, check
+from .compare import COMPARE_EXAMPLES, compare
+from .evaluate import EVALUATE_EXAMPLES, evaluate
+from .metrics import metrics_command
 
 app = typer.Typer(
     name="aupimo",
-    help="Exact, fast evaluation of anomaly localization: pixel AUROC, AUPRO and per-image AUPIMO from saved maps.",
+    help="Exact, fast evaluation of anomaly localization: pixel AUROC, AUPRO, per-image AUPIMO, AP and F1max from "
+    "saved anomaly maps.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Help texts are plain text: "[default: ...]" and "[tool.aupimo]" are not markup.
+    rich_markup_mode=None,
 )
 
 
@@ -40,10 +46,11 @@ def _main(
     """Exact, fast evaluation of anomaly localization from saved anomaly maps."""
 
 
-app.command()(evaluate)
-app.command()(benchmark)
-app.command()(compare)
-app.command()(check)
+app.command(cls=AupimoCommand, epilog=EVALUATE_EXAMPLES)(evaluate)
+app.command(cls=AupimoCommand, epilog=BENCHMARK_EXAMPLES)(benchmark)
+app.command(cls=AupimoCommand, epilog=COMPARE_EXAMPLES)(compare)
+app.command(cls=AupimoCommand, epilog=CHECK_EXAMPLES)(check)
+app.command(cls=AupimoCommand, name="metrics")(metrics_command)
 
 
 def main() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typer.core import TyperArgument, TyperCommand
 
 from ..errors import InputError
+from ..metrics.registry import REGISTRY
 
 
 def floats(text: str, option: str) -> tuple[float, ...]:
@@ -63,23 +66,81 @@ class RichProgress:
             self._progress.advance(self._task, steps)
 
 
-# Options shared by `evaluate` and `benchmark`: the ones that affect results, then output behaviour.
+class AupimoCommand(TyperCommand):
+    """A command whose usage line names its arguments plainly (``MAPS MASKS``), as the help below them does."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw if param.required else f"[{param.display_name_raw}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+# Options shared by `evaluate` and `benchmark`: the ones that affect results come from the registry, a config
+# file or their flag; a flag left out is None, so that the config file or the registry's default applies.
+def format_number(value: float) -> str:
+    """A number as one types it: ``0.05``, ``1e-5`` and ``1e-4`` (not ``1e-05`` and ``0.0001``), ``300000``."""
+    if value != 0 and abs(value) < 1e-3:
+        mantissa, exponent = f"{value:e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:g}"
+
+
+def _parameter_help(option: str, text: str) -> str:
+    default = next(p.default for m in REGISTRY for p in m.parameters if p.option == option)
+    shown = ",".join(format_number(v) for v in default) if isinstance(default, tuple) else str(default)
+    return f"{text} [default: {shown}, or the config file's]"
+
+
+def _metrics_help() -> str:
+    return (
+        f"Comma-separated metrics to compute, among {', '.join(metric.name for metric in REGISTRY)} ('aupimo "
+        "metrics' describes them); left-out ones write no file and their summary keys are null. [default: all, or "
+        "the config file's]"
+    )
+
+
 AuproLimitsOption = Annotated[
-    str, typer.Option("--aupro-limits", help="Comma-separated FPR limits of the AUPRO integrals.")
+    str | None,
+    typer.Option(
+        "--aupro-limits", help=_parameter_help("aupro_limits", "Comma-separated FPR limits of the AUPRO integrals.")
+    ),
 ]
 FprBoundsOption = Annotated[
-    str, typer.Option("--fpr-bounds", help="Lower,upper shared-FPR bounds of the AUPIMO integral.")
+    str | None,
+    typer.Option(
+        "--fpr-bounds", help=_parameter_help("fpr_bounds", "Lower,upper shared-FPR bounds of the AUPIMO integral.")
+    ),
 ]
 NumThresholdsOption = Annotated[
-    int, typer.Option("--num-thresholds", help="Number of AUPIMO thresholds (linspace over normal scores).")
+    int | None,
+    typer.Option(
+        "--num-thresholds", help=_parameter_help("num_thresholds", "AUPIMO thresholds (linspace over normal scores).")
+    ),
 ]
 NormalDirsOption = Annotated[
-    str, typer.Option("--normal-dirs", help="Comma-separated folder names whose maps are normal images.")
+    str | None,
+    typer.Option(
+        "--normal-dirs",
+        help="Comma-separated folder names whose maps are normal images, matched in any case. "
+        "[default: good,Normal,ok, or the config file's]",
+    ),
 ]
-MetricsOption = Annotated[
-    str, typer.Option("--metrics", help="Comma-separated metrics to compute; left-out ones write no file.")
+MetricsOption = Annotated[str | None, typer.Option("--metrics", help=_metrics_help())]
+ForceOption = Annotated[
+    bool | None,
+    typer.Option("--force/--no-force", help="Compute AUPIMO even with 30 or fewer integration points. [default: no]"),
 ]
-ForceOption = Annotated[bool, typer.Option("--force", help="Compute AUPIMO even with 30 or fewer integration points.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML file with the options (metrics with their parameters, normal_dirs, layout); flags override it. "
+        "Default: a [tool.aupimo] table in ./pyproject.toml, if any.",
+    ),
+]
 OverwriteOption = Annotated[
     bool,
     typer.Option(
@@ -120,18 +181,31 @@ def parse_memory_size(text: str | None) -> int:
 
 
 def evaluate_options(
-    metrics: str, aupro_limits: str, fpr_bounds: str, num_thresholds: int, normal_dirs: str, force: bool
-) -> Any:
-    from ..pipeline.evaluate import EvaluateOptions
+    metrics: str | None,
+    aupro_limits: str | None,
+    fpr_bounds: str | None,
+    num_thresholds: int | None,
+    normal_dirs: str | None,
+    force: bool | None,
+    config: Path | None,
+) -> tuple[Any, Any]:
+    """The resolved `EvaluateOptions` (flags over the config file over the registry's defaults), and the config
+    file read (None without one)."""
+    from ..pipeline.config import read_config, resolve_options
 
-    bounds = floats(fpr_bounds, "--fpr-bounds")
-    if len(bounds) != 2:
-        raise InputError(f"--fpr-bounds: expected two numbers 'lower,upper', got {fpr_bounds!r}.")
-    return EvaluateOptions(
-        metrics=names(metrics),
-        aupro_limits=floats(aupro_limits, "--aupro-limits"),
-        fpr_bounds=(bounds[0], bounds[1]),
-        num_thresholds=num_thresholds,
-        normal_dirs=names(normal_dirs),
-        force=force,
-    )
+    bounds: tuple[float, float] | None = None
+    if fpr_bounds is not None:
+        parsed = floats(fpr_bounds, "--fpr-bounds")
+        if len(parsed) != 2:
+            raise InputError(f"--fpr-bounds: expected two numbers 'lower,upper', got {fpr_bounds!r}.")
+        bounds = (parsed[0], parsed[1])
+    flags = {
+        "metrics": None if metrics is None else names(metrics),
+        "aupro_limits": None if aupro_limits is None else floats(aupro_limits, "--aupro-limits"),
+        "fpr_bounds": bounds,
+        "num_thresholds": num_thresholds,
+        "normal_dirs": None if normal_dirs is None else names(normal_dirs),
+        "force": force,
+    }
+    config_file = read_config(config)
+    return resolve_options(flags, config_file), config_file

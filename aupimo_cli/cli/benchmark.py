@@ -14,6 +14,7 @@ from rich.table import Table
 from ..errors import InputError
 from ._common import (
     AuproLimitsOption,
+    ConfigOption,
     ForceOption,
     FprBoundsOption,
     JsonOption,
@@ -29,63 +30,80 @@ from ._common import (
     parse_memory_size,
 )
 from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, fail
+from ._tables import chunked_tables
+
+BENCHMARK_EXAMPLES = """\b
+Examples:
+  aupimo benchmark maps/patchcore mvtec_ad --out results/patchcore
+  aupimo benchmark maps/patchcore visa --layout visa --workers 2 --out visa
+  aupimo benchmark sample_data/model_a sample_data/mvtec --out results/model_a
+"""
 
 
-def _column_title(key: str) -> str:
-    """Short console titles for summary keys (the files keep the full keys)."""
-    if key.startswith("aupro_"):
-        percent = key.removeprefix("aupro_")
-        return "AUPRO@" + (percent.replace("p", ".") if "p" in percent else str(int(percent))) + "%"
-    return {"pixel_auroc": "pixel AUROC", "aupimo_mean": "AUPIMO", "image_auroc": "image AUROC",
-            "num_images": "images"}.get(key, key)  # fmt: skip
+def dataset_tables(rows: list[dict[str, Any]], out: Path, width: int) -> list[Table]:
+    """The dataset table at the console's `width`: one row per category, then the mean row; the compared metrics
+    (registry titles) and the image count as columns, split into several tables rather than cut. Errors are
+    listed apart (`dataset_errors`)."""
+    from ..compare.read import is_mean_row
+    from ..metrics.registry import compared_keys, key_title
 
-
-def _dataset_table(rows: list[dict[str, Any]], out: Path) -> Table:
-    columns = ["category", "pixel_auroc", *[k for k in rows[0] if k.startswith("aupro_")], "aupimo_mean",
-               "image_auroc", "num_images", "error"]  # fmt: skip
-    table = Table(title=f"benchmark  →  {out}", title_justify="left")
-    for column in columns:
-        if column == "error":
-            table.add_column("error", overflow="fold", min_width=8)
-        else:
-            table.add_column(_column_title(column), justify="left" if column == "category" else "right", no_wrap=True)
+    keys = compared_keys([key for key in rows[0] if any(row.get(key) is not None for row in rows)])
+    keys = [*keys, "num_images"]
+    cells = []
     for row in rows:
-        cells = []
-        for column in columns:
-            value = row.get(column)
-            if isinstance(value, float):
-                cells.append(f"{value:.4f}")
-            else:
-                cells.append("-" if value is None else escape(str(value)))
-        table.add_row(*cells, style="bold" if row["category"] == "mean" else None)
-    return table
+        cells.append(
+            [f"{row[key]:.4f}" if isinstance(row.get(key), float) else escape_cell(row.get(key)) for key in keys]
+        )
+    titles = [key_title(key) if key != "num_images" else "images" for key in keys]
+    labels = [str(row["category"]) for row in rows]
+    mean_rows = [str(row["category"]) for row in rows if is_mean_row(row)]
+    return chunked_tables(f"benchmark  →  {escape(str(out))}", "category", labels, titles, cells, width, mean_rows)
+
+
+def escape_cell(value: Any) -> str:
+    """A table cell for a value that is not a float: ``-`` for none."""
+    return "-" if value is None else str(value)
 
 
 def benchmark(
-    maps_root: Annotated[Path, typer.Argument(help="Maps of every category, e.g. MAPS_ROOT/<cat>/test/<defect>/...")],
-    dataset_root: Annotated[Path, typer.Argument(help="The dataset root, e.g. MVTec AD's folder of categories.")],
+    maps_root: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MAPS_ROOT",
+            help="Maps of every category, e.g. MAPS_ROOT/<cat>/test/<defect>/...",
+            show_default=False,
+        ),
+    ],
+    dataset_root: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DATASET_ROOT", help="The dataset root, e.g. MVTec AD's folder of categories.", show_default=False
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Results folder: one evaluate folder per category.")],
     layout: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--layout",
             help="mvtec: <cat>/test + <cat>/ground_truth/<defect>/<name>_mask.png; visa: anomalib's converted "
             "VisA (<cat>/test/{good,bad}, <cat>/ground_truth/bad/<name>.png); visa-raw: <cat>/Data/Images and "
-            "<cat>/Data/Masks, restricted to split_csv/1cls.csv's test split when present.",
+            "<cat>/Data/Masks, restricted to split_csv/1cls.csv's test split when present. "
+            "[default: mvtec, or the config file's]",
         ),
-    ] = "mvtec",
+    ] = None,
     categories: Annotated[
         str | None, typer.Option("--categories", help="Comma-separated categories. Default: every category found.")
     ] = None,
     workers: Annotated[
         int, typer.Option("--workers", help="Categories evaluated in parallel processes (capped by free memory).")
     ] = 1,
-    aupro_limits: AuproLimitsOption = "0.3,0.05",
-    fpr_bounds: FprBoundsOption = "1e-5,1e-4",
-    num_thresholds: NumThresholdsOption = 300_000,
-    normal_dirs: NormalDirsOption = "good,Normal,ok",
-    metrics: MetricsOption = "auroc,aupro,aupimo,image_auroc",
-    force: ForceOption = False,
+    metrics: MetricsOption = None,
+    aupro_limits: AuproLimitsOption = None,
+    fpr_bounds: FprBoundsOption = None,
+    num_thresholds: NumThresholdsOption = None,
+    normal_dirs: NormalDirsOption = None,
+    config: ConfigOption = None,
+    force: ForceOption = None,
     overwrite: OverwriteOption = False,
     max_memory: MaxMemoryOption = None,
     as_json: JsonOption = False,
@@ -100,8 +118,12 @@ def benchmark(
     stderr = Console(stderr=True, highlight=False)
     try:
         from ..pipeline import benchmark as bench
+        from ..pipeline.config import layout_of
 
-        options = evaluate_options(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force)
+        options, config_file = evaluate_options(
+            metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, config
+        )
+        layout = layout_of(layout, config_file)
         jobs = bench.find_categories(maps_root, dataset_root, layout, names(categories) if categories else None)
         # Refuse, before any work, an --out this run may not write into (DESIGN section 8).
         state = bench.prepare_output(out, jobs, options, [maps_root, dataset_root], overwrite=overwrite)
@@ -153,7 +175,14 @@ def benchmark(
         sys.stdout.write(json_text(rows))
         sys.stdout.flush()
     if not quiet:
-        (stderr if as_json else Console(highlight=False)).print(_dataset_table(rows, out.absolute()))
+        console = stderr if as_json else Console(highlight=False)
+        for table in dataset_tables(rows, out.absolute(), console.width):
+            console.print(table)
+        for row in rows:
+            if row.get("error"):
+                console.print(
+                    f"[bold red]{escape(str(row['category']))}:[/] {escape(str(row['error']))}", soft_wrap=True
+                )
     if any(outcome.internal for outcome in outcomes):
         raise typer.Exit(EXIT_INTERNAL)
     if any(outcome.status == "failed" for outcome in outcomes):

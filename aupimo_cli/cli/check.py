@@ -12,9 +12,17 @@ from rich.markup import escape
 from ._common import QuietOption
 from ._errors import EXIT_DIFFERENT, fail
 
+CHECK_EXAMPLES = """\b
+Examples:
+  aupimo check results/screw
+  aupimo check results/patchcore --maps /new/maps --masks /new/mvtec_ad
+"""
+
 
 def check(
-    results: Annotated[Path, typer.Argument(help="An `evaluate` or `benchmark` results folder.")],
+    results: Annotated[
+        Path, typer.Argument(metavar="RESULTS", help="An `evaluate` or `benchmark` results folder.", show_default=False)
+    ],
     maps: Annotated[
         Path | None,
         typer.Option("--maps", help="Where the maps are now, if they moved (MAPS_ROOT for a benchmark folder)."),

@@ -79,6 +79,13 @@ def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
     return tables
 
 
+COMPARE_EXAMPLES = """\b
+Examples:
+  aupimo compare results/patchcore results/efficientad --out results/cmp
+  aupimo compare res/a res/b res/c --names a,b,c --holm --out res/compare
+"""
+
+
 def compare(
     results: Annotated[
         list[Path],

@@ -15,7 +15,6 @@ The files are written by `aupimo_cli.report.comparison`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,23 +31,19 @@ from .stats import ZERO_TOLERANCE, average_ranks, holm_adjust, order_by_image_ra
 MATPLOTLIB_MISSING_NOTE = "matplotlib is not installed: boxplots skipped (pip install 'aupimo-cli[plot]')"
 
 _MAX_LISTED = 5
-_AUPRO_KEY = re.compile(r"^aupro_(\d+(?:p\d+)?)$")
 
 Table = dict[str, dict[str, dict[str, float | None]]]
 """model -> category (then ``"mean"``) -> metric key -> value, or None where undefined."""
 
 
-def _aupro_percent(key: str) -> float:
-    """The FPR limit in percent of an ``aupro_<pct>`` key (``aupro_05`` -> 5, ``aupro_0p5`` -> 0.5)."""
-    match = _AUPRO_KEY.match(key)
-    return float(match[1].replace("p", ".")) if match else 0.0
-
-
 def metric_keys(summaries: Sequence[dict[str, Any]]) -> list[str]:
-    """The compared summary keys, in table order: mean AUPIMO, pixel AUROC, every AUPRO limit that some
-    summary holds (largest limit first), image AUROC."""
-    aupro = {key for summary in summaries for key in summary if _AUPRO_KEY.match(key)}
-    return ["aupimo_mean", "pixel_auroc", *sorted(aupro, key=_aupro_percent, reverse=True), "image_auroc"]
+    """The compared summary keys, in table order: every registered metric's compared keys that some summary
+    holds (`registry.compared_keys`), mean AUPIMO first."""
+    from ..metrics.registry import compared_keys
+
+    present = [key for summary in summaries for key, value in summary.items() if value is not None]
+    keys = compared_keys(present)
+    return ["aupimo_mean", *(key for key in keys if key != "aupimo_mean")]
 
 
 def _finite_or_none(value: Any) -> float | None:

@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+IMAGE_LEVEL_KEYS = ("image_auroc", "image_ap", "image_f1max", "image_f1max_threshold")
+"""The summary keys that the image scores and labels determine; null in a summary where not requested."""
+
 SUMMARY_TOLERANCE = 1e-12
 """Largest absolute difference between a stored summary value and its recomputation from the per-image file."""
 
@@ -26,8 +29,8 @@ def summary_from_per_image(columns: Mapping[str, Sequence[Any]]) -> dict[str, fl
 
     Returns:
         ``num_images``, ``num_normal``, ``num_anomalous``, ``aupimo_mean``, ``aupimo_std``, ``aupimo_q1``,
-        ``aupimo_median``, ``aupimo_q3`` (None when no image has an AUPIMO) and ``image_auroc`` (None unless
-        there are normal and anomalous images).
+        ``aupimo_median``, ``aupimo_q3`` (None when no image has an AUPIMO) and the image-level metrics
+        `IMAGE_LEVEL_KEYS` (None unless there are normal and anomalous images).
 
     Examples:
         >>> values = summary_from_per_image(
@@ -36,7 +39,7 @@ def summary_from_per_image(columns: Mapping[str, Sequence[Any]]) -> dict[str, fl
         >>> values["num_anomalous"], values["aupimo_mean"], values["image_auroc"]
         (2, 0.5, 0.5)
     """
-    from ..metrics import aupimo_statistics, image_auroc
+    from ..metrics import aupimo_statistics, image_auroc, image_average_precision, image_f1_max
 
     labels = np.asarray(columns["label"], dtype=np.int64)
     aupimos = columns["aupimo"]
@@ -49,8 +52,19 @@ def summary_from_per_image(columns: Mapping[str, Sequence[Any]]) -> dict[str, fl
     array = np.array([math.nan if value is None else value for value in aupimos], dtype=np.float64)
     values.update(aupimo_statistics(array if has_aupimo else None, labels))
     scores = np.asarray(columns["image_score"], dtype=np.float64)
-    both_classes = 0 < values["num_anomalous"] < labels.size  # type: ignore[operator]
-    values["image_auroc"] = image_auroc(scores, labels) if both_classes and np.isfinite(scores).all() else None
+    num_anomalous = int(np.count_nonzero(labels == 1))
+    if 0 < num_anomalous < labels.size and np.isfinite(scores).all():
+        f1 = image_f1_max(scores, labels)
+        values.update(
+            {
+                "image_auroc": image_auroc(scores, labels),
+                "image_ap": image_average_precision(scores, labels),
+                "image_f1max": f1.value,
+                "image_f1max_threshold": f1.threshold,
+            }
+        )
+    else:
+        values.update(dict.fromkeys(IMAGE_LEVEL_KEYS))
     return values
 
 
@@ -58,8 +72,8 @@ def summary_disagreements(summary: Mapping[str, Any], columns: Mapping[str, Sequ
     """The summary keys whose stored value disagrees with the per-image file, as ``key: stored X, per-image
     file gives Y`` lines (empty when they agree to `SUMMARY_TOLERANCE`).
 
-    The image AUROC is checked only where the summary holds one (it is null when it was not requested); the
-    AUPIMO statistics are checked whenever either file holds them.
+    The image-level metrics are checked only where the summary holds them (they are null when not requested);
+    the AUPIMO statistics are checked whenever either file holds them.
     """
     recomputed = summary_from_per_image(columns)
     lines = []
@@ -67,7 +81,7 @@ def summary_disagreements(summary: Mapping[str, Any], columns: Mapping[str, Sequ
         if key not in summary:
             continue
         stored = summary[key]
-        if key == "image_auroc" and stored is None:
+        if key in IMAGE_LEVEL_KEYS and stored is None:
             continue
         if stored is None and fresh is None:
             continue

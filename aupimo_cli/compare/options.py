@@ -56,15 +56,15 @@ def option_mismatches(runs: Mapping[str, RunOptions]) -> list[str]:
     """One line per option on which the recorded values differ, naming the runs that hold each value.
 
     Args:
-        runs: a label of each run (``"<model> (<folder>)"``) -> its options.
+        runs: a label of each run (its folder) -> its options.
 
     Returns:
-        Lines such as ``--fpr-bounds 1e-05,0.0001 in a/gear, a/widget; 0.001,0.01 in b/gear``; empty when every
-        recorded value agrees.
+        Lines such as ``--fpr-bounds 1e-05,0.0001 in a/gear, a/widget; 0.001,0.01 in b/gear``: the values held
+        by more runs first; empty when every recorded value agrees.
 
     Examples:
         >>> option_mismatches({"a": RunOptions((1e-5, 1e-4), 300000), "b": RunOptions((1e-3, 1e-2), None)})
-        ['--fpr-bounds 1e-05,0.0001 in a; 0.001,0.01 in b']
+        ['--fpr-bounds 0.001,0.01 in b; 1e-05,0.0001 in a']
     """
     lines = []
     for name, flag in OPTION_FLAGS.items():

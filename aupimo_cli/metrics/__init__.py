@@ -1,11 +1,13 @@
 """The metric core: pure functions on numpy arrays, exact and fast.
 
 ``from aupimo_cli.metrics import pixel_auroc, aupro, aupimo`` and friends. Every function takes anomaly maps
-and masks as (N, H, W) arrays or as sequences of 2-D arrays whose shapes may differ per image, and never
-modifies its inputs.
+and masks as (N, H, W) or (N, 1, H, W) arrays, or as sequences of 2-D arrays whose shapes may differ per image,
+and never modifies its inputs. `registry.REGISTRY` lists every metric with its keys, files and titles.
 """
 
-from ._inputs import MetricInputError
+from ._inputs import MapsLike, MasksLike, MetricInputError
+from ._pass import count_regions
+from .distribution import score_statistics
 from .pimo import (
     AUPIMOResult,
     FPRBoundUnreachableError,
@@ -14,22 +16,37 @@ from .pimo import (
     aupimo_statistics,
     pimo_curves,
 )
-from .pro import aupro, aupro_key, count_regions, pixel_metrics, pro_curve
+from .precision import (
+    ThresholdScore,
+    image_average_precision,
+    image_f1_max,
+    pixel_average_precision,
+    pixel_f1_max,
+)
+from .pro import aupro, aupro_key, pixel_metrics, pro_curve
 from .roc import image_auroc, pixel_auroc
 
 __all__ = [
     "AUPIMOResult",
     "FPRBoundUnreachableError",
+    "MapsLike",
+    "MasksLike",
     "MetricInputError",
     "PIMOResult",
+    "ThresholdScore",
     "aupimo",
     "aupimo_statistics",
     "aupro",
     "aupro_key",
     "count_regions",
     "image_auroc",
+    "image_average_precision",
+    "image_f1_max",
     "pimo_curves",
     "pixel_auroc",
+    "pixel_average_precision",
+    "pixel_f1_max",
     "pixel_metrics",
     "pro_curve",
+    "score_statistics",
 ]

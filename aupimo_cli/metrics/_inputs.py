@@ -28,18 +28,32 @@ class MetricInputError(ValueError):
 _FLOAT32_EXACT = {np.dtype(t) for t in (np.float16, np.float32, np.int8, np.uint8, np.int16, np.uint16)}
 
 
+MapsLike = NDArray[Any] | Sequence[NDArray[Any]]
+"""Anomaly maps: an (N, H, W) or (N, 1, H, W) array, or a sequence of N 2-D (or (1, H, W)) arrays."""
+
+MasksLike = NDArray[Any] | Sequence[NDArray[Any]]
+"""Ground-truth masks in the shapes of the maps, bool or integer (nonzero = anomalous)."""
+
+
+def _as_2d(image: NDArray[Any]) -> NDArray[Any]:
+    """A (1, H, W) image as its (H, W) view: anomalib's channel axis."""
+    return image[0] if image.ndim == 3 and image.shape[0] == 1 else image
+
+
 def _as_image_list(arrays: Any, name: str) -> list[NDArray[Any]]:
     """Return the images of `arrays` as a list of 2-D arrays (views where possible)."""
     if isinstance(arrays, np.ndarray):
+        if arrays.ndim == 4 and arrays.shape[1] == 1:  # anomalib's (N, 1, H, W)
+            arrays = arrays[:, 0]
         if arrays.ndim != 3:
             msg = (
-                f"`{name}` must have shape (N, H, W) or be a sequence of 2-D arrays, "
+                f"`{name}` must have shape (N, H, W) or (N, 1, H, W), or be a sequence of 2-D arrays, "
                 f"but it is an array of shape {arrays.shape}."
             )
             raise MetricInputError(msg)
         images = list(arrays)
     elif isinstance(arrays, Sequence) and not isinstance(arrays, str | bytes):
-        images = [np.asarray(image) for image in arrays]
+        images = [_as_2d(np.asarray(image)) for image in arrays]
     else:
         msg = f"`{name}` must be an array of shape (N, H, W) or a sequence of 2-D arrays, not {type(arrays)}."
         raise MetricInputError(msg)
@@ -114,10 +128,36 @@ def validate_masks(masks: Any, maps: Sequence[NDArray[Any]]) -> list[NDArray[np.
     return boolean
 
 
-def validate_pair(maps: Any, masks: Any) -> tuple[list[NDArray[Any]], list[NDArray[np.bool_]]]:
+def validate_pair(maps: MapsLike, masks: MasksLike) -> tuple[list[NDArray[Any]], list[NDArray[np.bool_]]]:
     """Validate maps and masks together; see `validate_maps` and `validate_masks`."""
     map_list = validate_maps(maps)
     return map_list, validate_masks(masks, map_list)
+
+
+def validate_scores_labels(scores: Any, labels: Any, metric: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Check image-level scores and labels; returns them as float64 scores and boolean labels (True = anomalous).
+
+    Raises:
+        MetricInputError: mismatched shapes, non-finite scores, labels other than 0/1, or a single class.
+    """
+    scores_array = np.asarray(scores)
+    labels_array = np.asarray(labels)
+    if scores_array.ndim != 1 or labels_array.shape != scores_array.shape:
+        msg = f"`scores` and `labels` must both have shape (N,), got {scores_array.shape} and {labels_array.shape}."
+        raise MetricInputError(msg)
+    if scores_array.dtype.kind not in "fiu" or not np.isfinite(scores_array).all():
+        msg = "`scores` must be finite real numbers."
+        raise MetricInputError(msg)
+    if labels_array.dtype.kind not in "biuf" or not np.isin(labels_array, (0, 1)).all():
+        msg = "`labels` must be 0 (normal) or 1 (anomalous)."
+        raise MetricInputError(msg)
+    positive = labels_array.astype(bool)
+    num_pos = int(positive.sum())
+    if num_pos == 0 or num_pos == positive.size:
+        num_neg = positive.size - num_pos
+        msg = f"{metric} needs both normal and anomalous images, got {num_neg} normal and {num_pos} anomalous."
+        raise MetricInputError(msg)
+    return scores_array.astype(np.float64), positive
 
 
 def image_classes_of(masks: Sequence[NDArray[np.bool_]]) -> NDArray[np.int32]:

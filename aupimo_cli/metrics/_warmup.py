@@ -23,7 +23,7 @@ def warm_kernels(dtype: Any = np.float32) -> None:
     mask[::2] = True
     normal = np.empty(4, dtype=dtype)
     anomalous = np.empty(4, dtype=dtype)
-    split_by_mask(values, mask, normal, anomalous)
+    split_by_mask(values, mask, normal, anomalous, np.empty((2, 4)))
     anomalous_score_walk(normal[:2], normal[2:], anomalous, np.ones(4), 1.0, np.array([0.3, 0.05]))
     thresholds = np.linspace(0, 1, 4, dtype=dtype)
     hist = np.zeros(5, dtype=np.int64)

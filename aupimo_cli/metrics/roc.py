@@ -8,28 +8,33 @@ scores outside [0, 1], which is why it reports 0.5 on 16-bit PNG maps).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._inputs import MetricInputError
-from .pro import pixel_metrics
+from ._inputs import MapsLike, MasksLike, validate_pair, validate_scores_labels
+from ._pass import pixel_pass
 
 
-def pixel_auroc(maps: Any, masks: Any) -> float:
+def pixel_auroc(maps: MapsLike, masks: MasksLike) -> float:
     """Pixel AUROC over all pixels of all images pooled together.
 
     Args:
-        maps: anomaly maps, (N, H, W) or a sequence of N 2-D arrays; higher = more anomalous.
+        maps: anomaly maps, (N, H, W), (N, 1, H, W) or a sequence of N 2-D arrays; higher = more anomalous.
         masks: ground truth with the same shapes, bool or integer; nonzero = anomalous.
 
     Returns:
-        The area under the ROC curve, in [0, 1].
+        The area under the ROC curve, in [0, 1]: ``sklearn.metrics.roc_auc_score`` on the pooled pixels.
+
+    Examples:
+        >>> maps = np.array([[[0.1, 0.9], [0.2, 0.3]], [[0.1, 0.2], [0.95, 0.4]]], dtype=np.float32)
+        >>> masks = np.array([[[0, 1], [0, 0]], [[0, 0], [0, 0]]])
+        >>> pixel_auroc(maps, masks)
+        0.8571428571428571
     """
-    return pixel_metrics(maps, masks, fpr_limits=())["pixel_auroc"]
+    return pixel_pass(*validate_pair(maps, masks), ()).auroc
 
 
-def image_auroc(scores: Any, labels: Any) -> float:
+def image_auroc(scores: ArrayLike, labels: ArrayLike) -> float:
     """AUROC of image-level scores (the MVTec evaluation uses the maximum of each map).
 
     Args:
@@ -41,24 +46,14 @@ def image_auroc(scores: Any, labels: Any) -> float:
 
     Raises:
         MetricInputError: mismatched shapes, non-finite scores, labels other than 0/1, or a single class.
+
+    Examples:
+        >>> image_auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+        0.75
     """
-    scores_array = np.asarray(scores)
-    labels_array = np.asarray(labels)
-    if scores_array.ndim != 1 or labels_array.shape != scores_array.shape:
-        msg = f"`scores` and `labels` must both have shape (N,), got {scores_array.shape} and {labels_array.shape}."
-        raise MetricInputError(msg)
-    if scores_array.dtype.kind not in "fiu" or not np.isfinite(scores_array).all():
-        msg = "`scores` must be finite real numbers."
-        raise MetricInputError(msg)
-    if labels_array.dtype.kind not in "biuf" or not np.isin(labels_array, (0, 1)).all():
-        msg = "`labels` must be 0 (normal) or 1 (anomalous)."
-        raise MetricInputError(msg)
-    positive = labels_array.astype(bool)
+    scores_array, positive = validate_scores_labels(scores, labels, "Image AUROC")
     num_pos = int(positive.sum())
     num_neg = positive.size - num_pos
-    if num_pos == 0 or num_neg == 0:
-        msg = f"Image AUROC needs both normal and anomalous images, got {num_neg} normal and {num_pos} anomalous."
-        raise MetricInputError(msg)
     # Ranks 1..N with tied scores sharing their average rank, which counts ties 1/2 (scipy's rankdata
     # "average", without importing scipy.stats, which alone takes a second to import).
     _, tie_group, group_sizes = np.unique(scores_array.astype(np.float64), return_inverse=True, return_counts=True)

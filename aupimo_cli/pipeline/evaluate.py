@@ -23,15 +23,24 @@ from ..errors import InputError
 from ..io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs, split_filter
 from ..io.loader import LoadedCategory, load_category
 from ..metrics._inputs import MetricInputError
-from ..metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult, aupimo_statistics
+from ..metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
 from ..metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
+from ..metrics.registry import (
+    AUPIMO_PASS,
+    DEFAULT_METRICS,
+    METRICS,
+    MOMENTS,
+    PIXEL_PASS,
+    REGISTRY,
+    PassResults,
+    metric_values,
+    needed_passes,
+    summary_keys,
+    unknown_metrics,
+)
 from ..report.atomic import staged_folder
 from ..report.manifest import PROVENANCE_FILE, list_files, manifest_record
 from ..report.writers import write_json, write_metric_files, write_per_image, write_summary
-
-METRIC_NAMES: tuple[str, ...] = ("auroc", "aupro", "aupimo", "image_auroc")
-METRICS_NEEDING_NORMAL_IMAGES: tuple[str, ...] = ("aupimo", "image_auroc")
-METRICS_WITHOUT_NORMAL_IMAGES: tuple[str, ...] = ("auroc", "aupro")
 
 
 class Progress(Protocol):
@@ -58,7 +67,7 @@ class SilentProgress:
 class EvaluateOptions:
     """Everything that affects the results of an evaluation (and so goes into provenance.json)."""
 
-    metrics: tuple[str, ...] = METRIC_NAMES
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     aupro_limits: tuple[float, ...] = DEFAULT_FPR_LIMITS
     fpr_bounds: tuple[float, float] = DEFAULT_FPR_BOUNDS
     num_thresholds: int = DEFAULT_NUM_THRESHOLDS
@@ -66,10 +75,10 @@ class EvaluateOptions:
     force: bool = False
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.metrics if m not in METRIC_NAMES]
+        unknown = unknown_metrics(self.metrics)
         if unknown or not self.metrics:
             raise InputError(
-                f"--metrics: unknown {', '.join(unknown) or 'empty list'}; choose from {','.join(METRIC_NAMES)}."
+                f"--metrics: unknown {', '.join(unknown) or 'empty list'}; choose from {','.join(METRICS)}."
             )
         if not all(0 < limit <= 1 for limit in self.aupro_limits) or not self.aupro_limits:
             raise InputError(f"--aupro-limits: every FPR limit must be in (0, 1], got {list(self.aupro_limits)}.")
@@ -94,37 +103,23 @@ class EvaluateOptions:
 
 @dataclass
 class Evaluation:
-    """The results of one category, ready to be written."""
+    """The results of one category, ready to be written.
+
+    Attributes:
+        summary: ``summary.json``, every key in order (null for the metrics left out).
+        per_image: the ``per_image.parquet`` columns.
+        options: what was computed, and with which parameters.
+        aupimo_result: the AUPIMO result, when computed.
+        provenance: ``provenance.json`` without its manifest, which the writer adds.
+        notes: what the user should know about the inputs and the numbers.
+    """
 
     summary: dict[str, Any]
     per_image: dict[str, list[Any]]
-    pixel_values: dict[str, float]
+    options: EvaluateOptions
     aupimo_result: AUPIMOResult | None
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-
-
-def summary_keys(aupro_limits: Sequence[float]) -> list[str]:
-    """The keys of ``summary.json``, in order (DESIGN section 3): one ``aupro_<pct>`` key per AUPRO limit."""
-    return [
-        "category",
-        "pixel_auroc",
-        *(aupro_key(limit) for limit in aupro_limits),
-        "aupimo_mean",
-        "aupimo_std",
-        "aupimo_q1",
-        "aupimo_median",
-        "aupimo_q3",
-        "image_auroc",
-        "num_images",
-        "num_normal",
-        "num_anomalous",
-        "fpr_lower_bound",
-        "fpr_upper_bound",
-        "thresh_lower_bound",
-        "thresh_upper_bound",
-        "version",
-    ]
 
 
 # Memory model of `evaluate_category` at its peak (bytes), checked against --max-memory before loading:
@@ -213,12 +208,15 @@ def _library_versions() -> dict[str, str]:
 
 def _compute_metrics(
     loaded: LoadedCategory, labels: np.ndarray, options: EvaluateOptions, progress: Progress, notes: list[str]
-) -> tuple[dict[str, float], AUPIMOResult | None, float | None, np.ndarray]:
-    """Run the requested metrics; returns (pixel values, AUPIMO result, image AUROC, image scores).
+) -> tuple[PassResults, dict[str, float | None]]:
+    """Run the shared passes that the requested metrics need (`registry.needed_passes`), once each.
 
     `labels` (N,) are the image labels, 1 where the mask has an anomalous pixel.
+
+    Returns:
+        (what the passes computed, every requested metric's value by summary key).
     """
-    from ..metrics import aupimo, image_auroc
+    from ..metrics import aupimo
     from ..metrics.pro import pixel_metrics_in_place
 
     num_anomalous = int(labels.sum())
@@ -230,19 +228,23 @@ def _compute_metrics(
             f"Every mask is empty: no anomalous image among {labels.size}, so no metric can be computed. "
             "Check that MASKS is the ground-truth folder of this category."
         )
-    needs_normal = [metric for metric in options.metrics if metric in METRICS_NEEDING_NORMAL_IMAGES]
+    needs_normal = [name for name in options.metrics if METRICS[name].needs_normal_images]
     if num_normal == 0 and needs_normal:
-        others = [metric for metric in options.metrics if metric not in METRICS_NEEDING_NORMAL_IMAGES]
+        others = [name for name in options.metrics if not METRICS[name].needs_normal_images]
+        fallback = [metric.name for metric in REGISTRY if not metric.needs_normal_images]
         raise InputError(
-            f"No normal image among {labels.size}: {' and '.join(needs_normal)} need normal images (maps in a folder "
+            f"No normal image among {labels.size}: {', '.join(needs_normal)} need normal images (maps in a folder "
             f"named {'/'.join(options.normal_dirs)}, or with empty masks). Add the normal images, or compute the "
-            f"metrics that work without them with --metrics {','.join(others or METRICS_WITHOUT_NORMAL_IMAGES)}."
+            f"metrics that work without them with --metrics {','.join(others or fallback)}."
         )
 
-    pixel_values: dict[str, float] = {}
+    passes = needed_passes(options.metrics)
+    # Only the metrics asked for: an AUPRO limit integrated for nothing would cost time, not numbers.
+    limits = tuple(options.aupro_limits) if "aupro" in options.metrics else ()
     aupimo_result: AUPIMOResult | None = None
+    pixel = None
     try:
-        if "aupimo" in options.metrics:
+        if AUPIMO_PASS in passes:
             progress.stage("AUPIMO")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
@@ -255,16 +257,17 @@ def _compute_metrics(
                     paths=[pair.relpath for pair in loaded.pairs],
                 )
             notes.extend(f"AUPIMO: {warning.message}" for warning in caught)
-        wanted_limits = tuple(options.aupro_limits) if "aupro" in options.metrics else ()
-        if "auroc" in options.metrics or wanted_limits:
-            progress.stage("pixel AUROC and AUPRO")
+        if passes & {PIXEL_PASS, MOMENTS}:
+            progress.stage("pixel metrics")
             # Last, as it sorts inside the maps' memory and so consumes them.
-            values = pixel_metrics_in_place(loaded.map_buffer, loaded.maps, loaded.masks, fpr_limits=wanted_limits)
-            pixel_values = {k: v for k, v in values.items() if k != "pixel_auroc" or "auroc" in options.metrics}
-        image_value = image_auroc(image_scores, labels) if "image_auroc" in options.metrics else None
+            pixel = pixel_metrics_in_place(
+                loaded.map_buffer, loaded.maps, loaded.masks, fpr_limits=limits, walk=PIXEL_PASS in passes
+            )
+        results = PassResults(image_scores, labels, pixel, aupimo_result, limits)
+        values = metric_values(options.metrics, results)
     except MetricInputError as error:  # any other exception from the core is a bug, reported as one
         raise InputError(str(error)) from error
-    return pixel_values, aupimo_result, image_value, image_scores
+    return results, values
 
 
 def evaluate_category(
@@ -326,7 +329,8 @@ def evaluate_category(
 
     warmup.join()
     labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
-    pixel_values, aupimo_result, image_value, image_scores = _compute_metrics(loaded, labels, options, progress, notes)
+    results, metric_values_by_key = _compute_metrics(loaded, labels, options, progress, notes)
+    aupimo_result = results.aupimo
 
     progress.stage("fingerprinting inputs")
     fingerprint, num_files = input_fingerprint(maps_root, masks_root, loaded.pairs)
@@ -335,7 +339,7 @@ def evaluate_category(
         "path": [pair.relpath for pair in loaded.pairs],
         "defect": [pair.defect for pair in loaded.pairs],
         "label": labels.tolist(),
-        "image_score": [float(v) for v in image_scores],
+        "image_score": [float(v) for v in results.image_scores],
         "aupimo": [None] * len(labels) if aupimos is None else [None if math.isnan(v) else float(v) for v in aupimos],
         "mask_pixels": [int(np.count_nonzero(mask)) for mask in loaded.masks],
         "num_regions": [count_regions(mask) for mask in loaded.masks],
@@ -343,11 +347,9 @@ def evaluate_category(
         "width": [int(mask.shape[1]) for mask in loaded.masks],
     }
     num_anomalous = int(labels.sum())
-    values: dict[str, Any] = {"category": name, **pixel_values}
-    values.update(aupimo_statistics(aupimos, labels))
+    values: dict[str, Any] = {"category": name, **metric_values_by_key}
     values.update(
         {
-            "image_auroc": image_value,
             "num_images": len(labels),
             "num_normal": len(labels) - num_anomalous,
             "num_anomalous": num_anomalous,
@@ -375,7 +377,7 @@ def evaluate_category(
         },
         "fingerprint": fingerprint,
     }
-    return Evaluation(summary, per_image, pixel_values, aupimo_result, provenance, notes)
+    return Evaluation(summary, per_image, options, aupimo_result, provenance, notes)
 
 
 def input_paths(provenance: dict[str, Any]) -> list[Path]:
@@ -396,7 +398,13 @@ def write_evaluation(evaluation: Evaluation, out: Path, *, overwrite: bool) -> P
     """
     try:
         with staged_folder(out, overwrite, input_paths(evaluation.provenance)) as staging:
-            write_metric_files(staging, evaluation.pixel_values, evaluation.aupimo_result)
+            write_metric_files(
+                staging,
+                evaluation.options.metrics,
+                evaluation.summary,
+                evaluation.aupimo_result,
+                evaluation.options.aupro_limits,
+            )
             write_per_image(staging, evaluation.per_image)
             write_summary(staging, evaluation.summary)
             files = [*list_files(staging), PROVENANCE_FILE]

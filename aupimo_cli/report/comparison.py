@@ -27,15 +27,13 @@ if TYPE_CHECKING:
 
 MEAN_CATEGORY = "mean"
 OPTION_MISMATCH_WARNING = "the runs were computed with different result-affecting options (--allow-option-mismatch)"
-_TITLES = {"aupimo_mean": "mean AUPIMO", "pixel_auroc": "pixel AUROC", "image_auroc": "image AUROC"}
 
 
 def metric_title(key: str) -> str:
-    """A short title for a compared summary key: ``aupro_05`` -> ``AUPRO@5%``, ``pixel_auroc`` -> ``pixel AUROC``."""
-    if key.startswith("aupro_"):
-        percent = key.removeprefix("aupro_")
-        return "AUPRO@" + (percent.replace("p", ".") if "p" in percent else str(int(percent))) + "%"
-    return _TITLES.get(key, key)
+    """A short title for a compared summary key, from the registry: ``aupro_05`` -> ``AUPRO@5%``."""
+    from ..metrics.registry import key_title
+
+    return key_title(key)
 
 
 def format_float(value: float | None) -> str:

@@ -116,10 +116,11 @@ class Ownership:
         return self.kind is not None and not self.foreign
 
 
-def _legacy_evaluate(folder: Path, files: Sequence[str]) -> bool:
+def _legacy_evaluate(folder: Path) -> bool:
+    """Whether `folder` has the ``provenance.json`` of an evaluate folder written by version 0.1.0."""
     provenance = _read_json_object(folder / PROVENANCE_FILE)
     tool = provenance.get("tool") if provenance else None
-    return isinstance(tool, dict) and tool.get("name") == TOOL_NAME and all(_LEGACY_EVALUATE.match(f) for f in files)
+    return isinstance(tool, dict) and tool.get("name") == TOOL_NAME
 
 
 def _category_folders(folder: Path, files: Sequence[str]) -> dict[str, list[str]]:
@@ -170,8 +171,8 @@ def ownership(folder: Path) -> Ownership:
         return Ownership(kind, foreign, False, manifest)
     if not files:
         return Ownership(None)
-    if _legacy_evaluate(folder, files):
-        return Ownership("evaluate", [], True)
+    if _legacy_evaluate(folder):
+        return Ownership("evaluate", [name for name in files if not _LEGACY_EVALUATE.match(name)], True)
     top_level = [name for name in files if "/" not in name]
     summary = folder / "summary.json"
     if summary.is_file() and all(_LEGACY_BENCHMARK_TOP.match(name) for name in top_level):

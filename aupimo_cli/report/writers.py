@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..metrics.pimo import AUPIMOResult
+from ..metrics.registry import METRICS
 
 PER_IMAGE_SCHEMA = pa.schema(
     [
@@ -56,19 +57,25 @@ def write_json(path: Path, value: Any) -> None:
     path.write_text(json_text(value), encoding="utf-8")
 
 
-def aupro_file_name(key: str) -> str:
-    """``aupro_30`` -> ``aupro.json`` (the 30% limit keeps the classic name), ``aupro_05`` -> ``aupro_05.json``."""
-    return "aupro.json" if key == "aupro_30" else f"{key}.json"
-
-
-def write_metric_files(folder: Path, pixel_values: Mapping[str, float], aupimo_result: AUPIMOResult | None) -> None:
-    """``auroc.json``, one ``aupro*.json`` per limit (``{"value": float}``) and ``aupimo/aupimos.json``."""
-    for key, value in pixel_values.items():
-        name = "auroc.json" if key == "pixel_auroc" else aupro_file_name(key)
-        write_json(folder / name, {"value": value})
-    if aupimo_result is not None:
-        (folder / "aupimo").mkdir(exist_ok=True)
-        (folder / "aupimo" / "aupimos.json").write_text(aupimo_result.to_json(), encoding="utf-8")
+def write_metric_files(
+    folder: Path,
+    metrics: Sequence[str],
+    summary: Mapping[str, Any],
+    aupimo_result: AUPIMOResult | None,
+    aupro_limits: Sequence[float],
+) -> None:
+    """Each computed metric's result files, as the registry names them: ``{"value": ...}`` files such as
+    ``auroc.json`` and ``aupro_05.json`` (plus ``"threshold"`` for F1max), ``score_stats.json``, and
+    ``aupimo/aupimos.json`` in the AUPIMO benchmark format."""
+    for name in metrics:
+        for result_file in METRICS[name].files(aupro_limits):
+            path = folder / result_file.path
+            if result_file.fields is None:
+                if aupimo_result is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(aupimo_result.to_json(), encoding="utf-8")
+                continue
+            write_json(path, {field: summary.get(key) for field, key in result_file.fields.items()})
 
 
 def write_per_image(folder: Path, columns: Mapping[str, Sequence[Any]]) -> None:

@@ -1,0 +1,423 @@
+"""The metric registry: one entry per metric, which every command, table and file reads (DESIGN section 4).
+
+An entry holds the metric's command-line name, the summary keys it fills (some depend on its parameters: one
+``aupro_<pct>`` per AUPRO limit), its file(s), its per-image columns, its parameters, the shared passes it
+needs, its direction and its titles. ``evaluate``, ``benchmark``, ``compare``, ``check``, the markdown, CSV
+and console tables, ``--metrics`` and ``--help`` all read it: adding a metric is its module, one entry here
+and its tests.
+
+The passes a metric needs are computed once for all the metrics asked for:
+
+- ``pixel``: the shared pixel pass (`_pass.pixel_pass`): one sort and one walk for every pixel metric;
+- ``moments``: the pixel scores' moments by class, which the pixel pass gathers while splitting;
+- ``aupimo``: the PIMO curves (`pimo.aupimo`);
+- ``image``: the image scores (max of each map) and labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .distribution import SCORE_STATISTICS_KEYS, statistics_from_moments
+from .pro import DEFAULT_FPR_LIMITS, aupro_key
+
+if TYPE_CHECKING:
+    from ._pass import PixelPass
+    from .pimo import AUPIMOResult
+
+PIXEL_PASS = "pixel"
+MOMENTS = "moments"
+AUPIMO_PASS = "aupimo"
+IMAGE_SCORES = "image"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter of a metric.
+
+    Attributes:
+        name: its name in a config file's ``params`` (``limits``).
+        option: the `EvaluateOptions` field holding it (``aupro_limits``), which provenance records.
+        flag: its command-line flag (``--aupro-limits``).
+        default: its default value.
+        help: what it is, for ``--help``.
+    """
+
+    name: str
+    option: str
+    flag: str
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class PassResults:
+    """What the shared passes computed for one category, for the metrics to read their values from.
+
+    Attributes:
+        image_scores: (N,) float64 max of each map.
+        labels: (N,) int32, 1 for an anomalous image.
+        pixel: the shared pixel pass (None when no metric needs it).
+        aupimo: the AUPIMO result (None when not asked for).
+        aupro_limits: the AUPRO limits the pixel pass integrated, in order.
+    """
+
+    image_scores: NDArray[np.float64]
+    labels: NDArray[np.int32]
+    pixel: PixelPass | None = None
+    aupimo: AUPIMOResult | None = None
+    aupro_limits: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """A result file of a metric: its path in the results folder, and the JSON fields it holds by summary key.
+
+    ``fields`` None means the metric writes a file of its own format (``aupimo/aupimos.json``).
+    """
+
+    path: str
+    fields: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the registry.
+
+    Attributes:
+        name: the name in ``--metrics`` and config files.
+        title: what it is called in tables and help (``pixel AUROC``).
+        description: one line for ``--help``.
+        passes: the shared passes it needs (`PIXEL_PASS`, `MOMENTS`, `AUPIMO_PASS`, `IMAGE_SCORES`).
+        keys: the summary keys it fills, given the AUPRO limits.
+        values: its values by summary key, from the passes.
+        files: its result files, given the AUPRO limits.
+        compared: the keys `compare` shows and averages (never thresholds or spreads).
+        per_image_columns: the ``per_image.parquet`` columns it fills.
+        parameters: its parameters.
+        higher_is_better: its direction, for the keys in `compared`.
+        needs_normal_images: whether it is undefined without normal images.
+        key_titles: a short title per key, for tables (``AUPRO@5%``); the key itself when absent.
+        owns: whether a summary key belongs to it (the AUPRO limits are open-ended).
+    """
+
+    name: str
+    title: str
+    description: str
+    passes: frozenset[str]
+    keys: Callable[[Sequence[float]], tuple[str, ...]]
+    values: Callable[[PassResults], dict[str, float | None]]
+    files: Callable[[Sequence[float]], tuple[ResultFile, ...]]
+    compared: Callable[[str], bool]
+    per_image_columns: tuple[str, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    higher_is_better: bool = True
+    needs_normal_images: bool = False
+    key_titles: Callable[[str], str | None] = field(default=lambda key: None)
+    owns: Callable[[str], bool] | None = None
+
+    def owns_key(self, key: str, aupro_limits: Sequence[float] = DEFAULT_FPR_LIMITS) -> bool:
+        """Whether summary key `key` belongs to this metric."""
+        return self.owns(key) if self.owns is not None else key in self.keys(aupro_limits)
+
+    def title_of(self, key: str) -> str:
+        """The short title of one of its keys."""
+        return self.key_titles(key) or key
+
+
+def _fixed(*keys: str) -> Callable[[Sequence[float]], tuple[str, ...]]:
+    return lambda limits: keys
+
+
+def _value_file(path: str, key: str, **more: str) -> Callable[[Sequence[float]], tuple[ResultFile, ...]]:
+    return lambda limits: (ResultFile(path, {"value": key, **more}),)
+
+
+def _titles(titles: Mapping[str, str]) -> Callable[[str], str | None]:
+    return lambda key: titles.get(key)
+
+
+def _pixel(attribute: str) -> Callable[[PassResults], float | None]:
+    def read(results: PassResults) -> float | None:
+        return None if results.pixel is None else float(getattr(results.pixel, attribute))
+
+    return read
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The entries, in summary order.
+# ---------------------------------------------------------------------------------------------------------
+
+_AUPRO_KEY = re.compile(r"^aupro_\d+(p\d+)?$")
+
+
+def aupro_file(key: str) -> str:
+    """``aupro_30`` -> ``aupro.json`` (the 30% limit keeps the classic name), ``aupro_05`` -> ``aupro_05.json``."""
+    return "aupro.json" if key == "aupro_30" else f"{key}.json"
+
+
+def aupro_title(key: str) -> str | None:
+    """``aupro_05`` -> ``AUPRO@5%``, ``aupro_0p5`` -> ``AUPRO@0.5%``; None for other keys."""
+    if not _AUPRO_KEY.match(key):
+        return None
+    percent = key.removeprefix("aupro_")
+    return "AUPRO@" + (percent.replace("p", ".") if "p" in percent else str(int(percent))) + "%"
+
+
+def aupro_percent(key: str) -> float:
+    """The FPR limit in percent of an ``aupro_<pct>`` key (``aupro_05`` -> 5, ``aupro_0p5`` -> 0.5)."""
+    return float(key.removeprefix("aupro_").replace("p", "."))
+
+
+def _aupro_values(results: PassResults) -> dict[str, float | None]:
+    if results.pixel is None:
+        return {aupro_key(limit): None for limit in results.aupro_limits}
+    aupros = results.pixel.aupros
+    return {aupro_key(limit): float(value) for limit, value in zip(results.aupro_limits, aupros, strict=True)}
+
+
+AUPIMO_STATISTICS = ("aupimo_mean", "aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3")
+
+
+def _aupimo_values(results: PassResults) -> dict[str, float | None]:
+    from .pimo import aupimo_statistics
+
+    aupimos = None if results.aupimo is None else results.aupimo.aupimos
+    return aupimo_statistics(aupimos, results.labels)
+
+
+def _image_metric(
+    compute: Callable[[NDArray[np.float64], NDArray[np.int32]], Any], *keys: str
+) -> Callable[[PassResults], dict[str, float | None]]:
+    def values(results: PassResults) -> dict[str, float | None]:
+        value = compute(results.image_scores, results.labels)
+        if len(keys) == 1:
+            return {keys[0]: float(value)}
+        return {keys[0]: float(value.value), keys[1]: float(value.threshold)}
+
+    return values
+
+
+def _image_auroc(scores: NDArray[np.float64], labels: NDArray[np.int32]) -> float:
+    from .roc import image_auroc
+
+    return image_auroc(scores, labels)
+
+
+def _image_ap(scores: NDArray[np.float64], labels: NDArray[np.int32]) -> float:
+    from .precision import image_average_precision
+
+    return image_average_precision(scores, labels)
+
+
+def _image_f1(scores: NDArray[np.float64], labels: NDArray[np.int32]) -> Any:
+    from .precision import image_f1_max
+
+    return image_f1_max(scores, labels)
+
+
+def _statistics(results: PassResults) -> dict[str, float | None]:
+    if results.pixel is None:
+        return dict.fromkeys(SCORE_STATISTICS_KEYS)
+    pixel = results.pixel
+    return statistics_from_moments(results.image_scores, results.labels, pixel.normal_moments, pixel.anomalous_moments)
+
+
+def _only(*keys: str) -> Callable[[str], bool]:
+    return lambda key: key in keys
+
+
+REGISTRY: tuple[Metric, ...] = (
+    Metric(
+        name="auroc",
+        title="pixel AUROC",
+        description="pixel AUROC over all pixels pooled (equals sklearn's roc_auc_score)",
+        passes=frozenset({PIXEL_PASS}),
+        keys=_fixed("pixel_auroc"),
+        values=lambda results: {"pixel_auroc": _pixel("auroc")(results)},
+        files=_value_file("auroc.json", "pixel_auroc"),
+        compared=_only("pixel_auroc"),
+        key_titles=_titles({"pixel_auroc": "pixel AUROC"}),
+    ),
+    Metric(
+        name="aupro",
+        title="AUPRO",
+        description="area under the per-region overlap curve up to each --aupro-limits FPR (MVTec AD's AU-PRO)",
+        passes=frozenset({PIXEL_PASS}),
+        keys=lambda limits: tuple(aupro_key(limit) for limit in limits),
+        values=_aupro_values,
+        files=lambda limits: tuple(
+            ResultFile(aupro_file(aupro_key(limit)), {"value": aupro_key(limit)}) for limit in limits
+        ),
+        compared=lambda key: bool(_AUPRO_KEY.match(key)),
+        parameters=(
+            Parameter("limits", "aupro_limits", "--aupro-limits", DEFAULT_FPR_LIMITS, "FPR limits of the integrals"),
+        ),
+        key_titles=aupro_title,
+        owns=lambda key: bool(_AUPRO_KEY.match(key)),
+    ),
+    Metric(
+        name="aupimo",
+        title="AUPIMO",
+        description="per-image AUPIMO (the AUPIMO paper): its mean, std and quartiles over the anomalous images",
+        passes=frozenset({AUPIMO_PASS}),
+        keys=_fixed(*AUPIMO_STATISTICS),
+        values=_aupimo_values,
+        files=lambda limits: (ResultFile("aupimo/aupimos.json", None),),
+        compared=_only("aupimo_mean"),
+        per_image_columns=("aupimo",),
+        parameters=(
+            Parameter("fpr_bounds", "fpr_bounds", "--fpr-bounds", (1e-5, 1e-4), "shared-FPR bounds of the integral"),
+            Parameter("num_thresholds", "num_thresholds", "--num-thresholds", 300_000, "thresholds of the curves"),
+            Parameter("force", "force", "--force", False, "integrate even with 30 or fewer points"),
+        ),
+        needs_normal_images=True,
+        key_titles=_titles(
+            {
+                "aupimo_mean": "AUPIMO",
+                "aupimo_std": "AUPIMO std",
+                "aupimo_q1": "AUPIMO Q1",
+                "aupimo_median": "AUPIMO median",
+                "aupimo_q3": "AUPIMO Q3",
+            }
+        ),
+    ),
+    Metric(
+        name="image_auroc",
+        title="image AUROC",
+        description="AUROC of the image scores (max of each map), as in the MVTec AD evaluation",
+        passes=frozenset({IMAGE_SCORES}),
+        keys=_fixed("image_auroc"),
+        values=_image_metric(_image_auroc, "image_auroc"),
+        files=lambda limits: (),
+        compared=_only("image_auroc"),
+        needs_normal_images=True,
+        key_titles=_titles({"image_auroc": "image AUROC"}),
+    ),
+    Metric(
+        name="pixel_ap",
+        title="pixel AP",
+        description="average precision over all pixels pooled (equals sklearn's average_precision_score)",
+        passes=frozenset({PIXEL_PASS}),
+        keys=_fixed("pixel_ap"),
+        values=lambda results: {"pixel_ap": _pixel("average_precision")(results)},
+        files=_value_file("pixel_ap.json", "pixel_ap"),
+        compared=_only("pixel_ap"),
+        key_titles=_titles({"pixel_ap": "pixel AP"}),
+    ),
+    Metric(
+        name="pixel_f1max",
+        title="pixel F1max",
+        description="the best pixel F1 over every threshold, and the lowest threshold reaching it",
+        passes=frozenset({PIXEL_PASS}),
+        keys=_fixed("pixel_f1max", "pixel_f1max_threshold"),
+        values=lambda results: {
+            "pixel_f1max": _pixel("f1_max")(results),
+            "pixel_f1max_threshold": _pixel("f1_max_threshold")(results),
+        },
+        files=_value_file("pixel_f1max.json", "pixel_f1max", threshold="pixel_f1max_threshold"),
+        compared=_only("pixel_f1max"),
+        key_titles=_titles({"pixel_f1max": "pixel F1max", "pixel_f1max_threshold": "pixel F1max threshold"}),
+    ),
+    Metric(
+        name="image_ap",
+        title="image AP",
+        description="average precision of the image scores (equals sklearn's average_precision_score)",
+        passes=frozenset({IMAGE_SCORES}),
+        keys=_fixed("image_ap"),
+        values=_image_metric(_image_ap, "image_ap"),
+        files=_value_file("image_ap.json", "image_ap"),
+        compared=_only("image_ap"),
+        needs_normal_images=True,
+        key_titles=_titles({"image_ap": "image AP"}),
+    ),
+    Metric(
+        name="image_f1max",
+        title="image F1max",
+        description="the best image F1 over every threshold, and the lowest threshold reaching it",
+        passes=frozenset({IMAGE_SCORES}),
+        keys=_fixed("image_f1max", "image_f1max_threshold"),
+        values=_image_metric(_image_f1, "image_f1max", "image_f1max_threshold"),
+        files=_value_file("image_f1max.json", "image_f1max", threshold="image_f1max_threshold"),
+        compared=_only("image_f1max"),
+        needs_normal_images=True,
+        key_titles=_titles({"image_f1max": "image F1max", "image_f1max_threshold": "image F1max threshold"}),
+    ),
+    Metric(
+        name="score_stats",
+        title="score statistics",
+        description="mean and std of the image and pixel scores by class, and the range of the normal ones",
+        passes=frozenset({MOMENTS, IMAGE_SCORES}),
+        keys=_fixed(*SCORE_STATISTICS_KEYS),
+        values=_statistics,
+        files=lambda limits: (ResultFile("score_stats.json", {key: key for key in SCORE_STATISTICS_KEYS}),),
+        compared=lambda key: False,
+    ),
+)
+"""Every metric, in the order of the summary's keys."""
+
+METRICS: dict[str, Metric] = {metric.name: metric for metric in REGISTRY}
+"""The registry by name."""
+
+DEFAULT_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY)
+"""What ``--metrics`` computes by default: every registered metric."""
+
+COUNT_KEYS: tuple[str, ...] = ("num_images", "num_normal", "num_anomalous")
+"""Summary keys that count images, after the metric keys."""
+
+CONTEXT_KEYS: tuple[str, ...] = ("fpr_lower_bound", "fpr_upper_bound", "thresh_lower_bound", "thresh_upper_bound")
+"""Summary keys that say how AUPIMO was integrated, after the counts."""
+
+
+def summary_keys(aupro_limits: Sequence[float]) -> list[str]:
+    """The keys of ``summary.json``, in order: the category, every metric's keys in registry order, the image
+    counts, the AUPIMO integration range and the version (DESIGN section 3)."""
+    keys = ["category"]
+    for metric in REGISTRY:
+        keys.extend(metric.keys(aupro_limits))
+    return [*keys, *COUNT_KEYS, *CONTEXT_KEYS, "version"]
+
+
+def metric_of(key: str) -> Metric | None:
+    """The metric a summary key belongs to, or None for the category, counts, bounds and version."""
+    return next((metric for metric in REGISTRY if metric.owns_key(key)), None)
+
+
+def key_title(key: str) -> str:
+    """A short title for a summary key, for tables (``aupro_05`` -> ``AUPRO@5%``); other keys as they are."""
+    metric = metric_of(key)
+    return key if metric is None else metric.title_of(key)
+
+
+def compared_keys(keys: Sequence[str]) -> list[str]:
+    """The summary keys among `keys` that `compare` shows, in registry order (AUPRO's largest limit first)."""
+    present = set(keys)
+    ordered: list[str] = []
+    for metric in REGISTRY:
+        mine = [key for key in present if metric.owns_key(key) and metric.compared(key)]
+        ordered += sorted(mine, key=lambda key: -aupro_percent(key) if _AUPRO_KEY.match(key) else 0.0)
+    return ordered
+
+
+def unknown_metrics(names: Sequence[str]) -> list[str]:
+    """The names in `names` that are not registered metrics."""
+    return [name for name in names if name not in METRICS]
+
+
+def needed_passes(names: Sequence[str]) -> frozenset[str]:
+    """The shared passes the metrics `names` need together."""
+    return frozenset().union(*(METRICS[name].passes for name in names))
+
+
+def metric_values(names: Sequence[str], results: PassResults) -> dict[str, float | None]:
+    """Every summary value of the metrics `names`, by key."""
+    values: dict[str, float | None] = {}
+    for name in names:
+        values.update(METRICS[name].values(results))
+    return values
