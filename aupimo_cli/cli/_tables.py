@@ -6,6 +6,7 @@ fit (the row labels repeat in each). Cells hold no spaces and never wrap; header
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from rich.markup import escape
@@ -19,6 +20,25 @@ def _column_width(title: str, cells: Sequence[str]) -> int:
     """Width a column needs: its widest cell, or its header's longest word (headers wrap between words)."""
     longest_word = max((len(word) for word in title.split()), default=0)
     return max([longest_word, *(len(cell) for cell in cells)]) + _CELL_OVERHEAD
+
+
+def _fitted_headers(titles: Sequence[str], widths: Sequence[int], group: Sequence[int], budget: int) -> list[str]:
+    """The headers of the columns `group`, wrapped only as much as `budget` characters require.
+
+    Headers are wrapped here, not by rich, so that each table fits at its natural width and rich never shrinks a
+    column (which would cut a value). The width left after every column's minimum goes to the headers that need
+    the least of it first, so that as many as possible stay on one line.
+    """
+    extra = budget - sum(widths[index] for index in group)
+    assigned = {index: widths[index] for index in group}
+    for index in sorted(group, key=lambda i: len(titles[i]) + _CELL_OVERHEAD - widths[i]):
+        grow = min(max(len(titles[index]) + _CELL_OVERHEAD - widths[index], 0), max(extra, 0))
+        assigned[index] += grow
+        extra -= grow
+    return [
+        textwrap.fill(titles[index], max(assigned[index] - _CELL_OVERHEAD, 1), break_long_words=False)
+        for index in group
+    ]
 
 
 def chunked_tables(
@@ -59,8 +79,8 @@ def chunked_tables(
         heading = title if part == 0 else f"{title} (continued)"
         table = Table(title=heading, title_justify="left")
         table.add_column(escape(corner))
-        for index in group:
-            table.add_column(escape(column_titles[index]), justify="right")
+        for header in _fitted_headers(column_titles, widths, group, width - label_width):
+            table.add_column(escape(header), justify="right")
         for label, row in zip(row_labels, cells, strict=True):
             style = "bold" if label in bold_rows else None
             table.add_row(escape(label), *(row[index] for index in group), style=style)

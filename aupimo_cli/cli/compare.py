@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._errors import fail
+from ._tables import chunked_tables
 
 if TYPE_CHECKING:
     from ..compare import Comparison
@@ -27,55 +28,55 @@ def _split_names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",")]
 
 
-def comparison_tables(comparison: Comparison, out: Path) -> list[Table]:
-    """The rich tables shown after a comparison: mean AUPIMO, the other metrics, average rank, Wilcoxon tests.
+def comparison_tables(comparison: Comparison, out: Path, width: int = 80) -> list[Table]:
+    """The console tables of a comparison, each split to fit `width` rather than cut: mean AUPIMO per category,
+    the other metrics, the average rank, and the Wilcoxon tests in both directions.
 
-    Models are listed best first (the comparison's ranking), never in the order they were given.
+    Models are listed best first (the comparison's ranking), never in the order they were given. Mean AUPIMO
+    puts the categories in rows when they outnumber the models.
     """
     from ..report.comparison import MEAN_CATEGORY, format_float, metric_title, pair_rows
 
     # Every table says when the runs' options differ (--allow-option-mismatch).
     flag = "  [bold yellow](options differ: see the notes)[/]" if comparison.option_mismatches else ""
+    models = comparison.ranking
     categories = [*comparison.categories, MEAN_CATEGORY]
-    aupimo = Table(title=f"mean AUPIMO  →  {escape(str(out))}{flag}", title_justify="left")
-    aupimo.add_column("model")
-    for category in categories:
-        aupimo.add_column(escape(category), justify="right")
-    for model in comparison.ranking:
-        aupimo.add_row(escape(model), *(format_float(comparison.table[model][c]["aupimo_mean"]) for c in categories))
+    means = {(m, c): format_float(comparison.table[m][c]["aupimo_mean"]) for m in models for c in categories}
+    title = f"mean AUPIMO  →  {escape(str(out))}{flag}"
+    if len(categories) > len(models):
+        cells = [[means[m, c] for m in models] for c in categories]
+        tables = chunked_tables(title, "category", categories, models, cells, width, [MEAN_CATEGORY])
+    else:
+        cells = [[means[m, c] for c in categories] for m in models]
+        tables = chunked_tables(title, "model", models, categories, cells, width)
 
     others = [key for key in comparison.metrics if key != "aupimo_mean"]
-    metrics = Table(title=f"other metrics (mean over categories){flag}", title_justify="left")
-    metrics.add_column("model")
-    for key in others:
-        metrics.add_column(metric_title(key), justify="right")
-    for model in comparison.ranking:
-        metrics.add_row(escape(model), *(format_float(comparison.table[model][MEAN_CATEGORY][key]) for key in others))
+    cells = [
+        [format_float(comparison.avg_rank[m]), *(format_float(comparison.table[m][MEAN_CATEGORY][k]) for k in others)]
+        for m in models
+    ]
+    titles = ["avg rank", *(metric_title(key) for key in others)]
+    tables += chunked_tables(f"average rank of mean AUPIMO, and the mean of the other metrics{flag}", "model", models,
+                             titles, cells, width)  # fmt: skip
 
-    ranks = Table(title=f"average rank of mean AUPIMO (1 is the best){flag}", title_justify="left")
-    ranks.add_column("model")
-    ranks.add_column("average rank", justify="right")
-    for model in comparison.ranking:
-        ranks.add_row(escape(model), format_float(comparison.avg_rank[model]))
-
-    tests = Table(
-        title=f"Wilcoxon signed-rank tests on per-image AUPIMO: confidence that A beats B, and B beats A{flag}",
-        title_justify="left",
-    )
-    for header in ("category", "A", "B"):
-        tests.add_column(header)
-    headers = ["n", "A > B", "B > A"] + (["Holm A > B", "Holm B > A"] if comparison.holm else [])
-    for header in headers:
-        tests.add_column(header, justify="right")
+    labels, cells = [], []
     for category in comparison.categories:
         for a, b, ab, ba, holm_ab, holm_ba in pair_rows(comparison, category):
-            cells = [str(comparison.tests[category].num_images), format_float(ab), format_float(ba)]
+            labels.append(f"{category}: {a} vs {b}")
+            row = [str(comparison.tests[category].num_images), format_float(ab), format_float(ba)]
             if comparison.holm:
-                cells += [format_float(holm_ab), format_float(holm_ba)]
-            tests.add_row(escape(category), escape(a), escape(b), *cells)
-    tables = [aupimo, metrics, ranks]
-    if tests.row_count:
-        tables.append(tests)
+                row += [format_float(holm_ab), format_float(holm_ba)]
+            cells.append(row)
+    if labels:
+        titles = ["n", "A > B", "B > A"] + (["Holm A > B", "Holm B > A"] if comparison.holm else [])
+        tables += chunked_tables(
+            f"Wilcoxon tests on per-image AUPIMO: confidence that A beats B, and B beats A{flag}",
+            "category: A vs B",
+            labels,
+            titles,
+            cells,
+            width,
+        )
     return tables
 
 
@@ -152,5 +153,5 @@ def compare(
         sys.stdout.flush()
     if not quiet:
         console = stderr if as_json else Console(highlight=False)
-        for table in comparison_tables(comparison, written):
+        for table in comparison_tables(comparison, written, console.width):
             console.print(table)
