@@ -1,9 +1,9 @@
 """The shared pixel pass: one split, one sort and one walk give every pixel metric (DESIGN section 4).
 
-Each image's scores are split by its mask into the normal and the anomalous pixels (accumulating their
-moments on the way), the normal scores are sorted (values only, in two halves sorted in parallel), the
-anomalous scores are sorted with their PRO weights, and one numba walk over the distinct anomalous scores
-gives pixel AUROC, every AUPRO limit, AP and F1max. Never sort the pixels twice.
+Each image's scores are split by its mask into the normal and the anomalous pixels, the normal scores are
+sorted (values only, in two halves sorted in parallel), the anomalous scores are sorted with their PRO weights,
+and one numba walk over the distinct anomalous scores gives pixel AUROC, every AUPRO limit, AP and F1max; a
+pass over each sorted array gives the scores' moments. Never sort the pixels twice.
 """
 
 from __future__ import annotations
@@ -107,13 +107,17 @@ class Moments:
 EMPTY_MOMENTS = Moments(0, 0.0, 0.0, float("inf"), float("-inf"))
 
 
-def _moments_of(count: int, shift: float, row: NDArray[np.float64]) -> Moments:
-    """`Moments` from the shifted sums of `split_by_mask`: sum of (x - shift), of (x - shift)^2, min, max."""
+def moments_of(values: NDArray[Any], is_sorted: bool = False) -> Moments:
+    """The `Moments` of a 1-D array of scores, in float64, shifted by its middle element for accuracy."""
+    from ._pixel_kernels import shifted_moments
+
+    count = int(values.shape[0])
     if count == 0:
         return EMPTY_MOMENTS
-    mean_shifted = row[0] / count
-    m2 = max(float(row[1] - row[0] * mean_shifted), 0.0)
-    return Moments(count, shift + float(mean_shifted), m2, float(row[2]), float(row[3]))
+    shift = float(values[count // 2])
+    total, squares, minimum, maximum = shifted_moments(values, shift, is_sorted)
+    mean_shifted = total / count
+    return Moments(count, shift + mean_shifted, max(squares - total * mean_shifted, 0.0), minimum, maximum)
 
 
 @dataclass(frozen=True)
@@ -191,24 +195,17 @@ def pixel_pass(
     neg_scores = empty_array(total_neg, dtype) if normal_buffer is None else normal_buffer[:total_neg]
     pos_scores = np.empty(total_pos, dtype=dtype)
     pos_weights = np.empty(total_pos if walk else 0, dtype=np.float64)
-    moments = np.empty((2, 4), dtype=np.float64)
-    normal_moments = anomalous_moments = EMPTY_MOMENTS
     num_regions = 0
     neg_at = 0
     pos_at = 0
     for amap, mask, num_pos in zip(map_list, mask_list, num_pos_per_image, strict=True):
         num_neg = amap.size - num_pos
-        values = np.ascontiguousarray(amap, dtype=dtype).ravel()
         split_by_mask(
-            values,
+            np.ascontiguousarray(amap, dtype=dtype).ravel(),
             np.ascontiguousarray(mask).ravel(),
             neg_scores[neg_at : neg_at + num_neg],
             pos_scores[pos_at : pos_at + num_pos],
-            moments,
         )
-        shift = float(values[0])
-        normal_moments = normal_moments.merge(_moments_of(num_neg, shift, moments[0]))
-        anomalous_moments = anomalous_moments.merge(_moments_of(num_pos, shift, moments[1]))
         if num_pos and walk:
             weights, regions = region_weights(mask)
             pos_weights[pos_at : pos_at + num_pos] = weights
@@ -218,6 +215,7 @@ def pixel_pass(
     empty = np.empty(0, dtype=np.float64)
     if not walk:
         nan = float("nan")
+        normal_moments, anomalous_moments = moments_of(neg_scores), moments_of(pos_scores)
         return PixelPass(nan, np.full(limits.size, nan), nan, nan, nan, normal_moments, anomalous_moments, empty, empty)
 
     neg_a, neg_b = _sort_in_two_halves(neg_scores)
@@ -225,6 +223,11 @@ def pixel_pass(
     pos_scores = pos_scores[order]
     pos_weights = pos_weights[order]
     del order
+    # After the sort: one pass over each half (shifted by its median), on two threads.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        halves = list(pool.map(lambda half: moments_of(half, is_sorted=True), (neg_a, neg_b)))
+    normal_moments = halves[0].merge(halves[1])
+    anomalous_moments = moments_of(pos_scores, is_sorted=True)
 
     curve_fpr = curve_pro = empty
     if record_curve:
