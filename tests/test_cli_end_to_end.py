@@ -333,3 +333,28 @@ def test_memory_sizes_parse():
     assert parse_memory_size("1.5GiB") == int(1.5 * 2**30)
     assert parse_memory_size("1000000") == 1_000_000
     assert parse_memory_size(None) > 0
+
+
+def test_score_statistics_of_the_cli_equal_numpy_on_the_loaded_maps(reference_runs):
+    """The CLI computes the statistics inside the maps' own buffer (which it sorts): check them against numpy on
+    the same loaded maps, so that the in-place path can never read a value it has overwritten."""
+    from aupimo_cli.io import find_pairs, load_category
+
+    loaded = load_category(find_pairs(DATA / "tiff" / "maps", DATA / "tiff" / "masks"))
+    summary = json.loads((reference_runs["tiff"] / "summary.json").read_text())
+    normal = np.concatenate([m[~k] for m, k in zip(loaded.maps, loaded.masks, strict=True)]).astype(np.float64)
+    anomalous = np.concatenate([m[k] for m, k in zip(loaded.maps, loaded.masks, strict=True)]).astype(np.float64)
+    scores = np.array([m.max() for m in loaded.maps], dtype=np.float64)
+    labels = np.array([k.any() for k in loaded.masks])
+    expected = {
+        "pixel_score_normal_mean": normal.mean(),
+        "pixel_score_normal_std": normal.std(ddof=1),
+        "pixel_score_anomalous_mean": anomalous.mean(),
+        "pixel_score_anomalous_std": anomalous.std(ddof=1),
+        "pixel_score_normal_min": normal.min(),
+        "pixel_score_normal_max": normal.max(),
+        "image_score_normal_mean": scores[~labels].mean(),
+        "image_score_anomalous_std": scores[labels].std(ddof=1),
+    }
+    for key, value in expected.items():
+        assert summary[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
