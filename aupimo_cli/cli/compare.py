@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..metrics.registry import RANKING_KEY
 from ._errors import fail
 from ._tables import chunked_tables
 
@@ -41,7 +42,7 @@ def comparison_tables(comparison: Comparison, out: Path, width: int = 80) -> lis
     flag = "  [bold yellow](options differ: see the notes)[/]" if comparison.option_mismatches else ""
     models = comparison.ranking
     categories = [*comparison.categories, MEAN_CATEGORY]
-    means = {(m, c): format_float(comparison.table[m][c]["aupimo_mean"]) for m in models for c in categories}
+    means = {(m, c): format_float(comparison.table[m][c][RANKING_KEY]) for m in models for c in categories}
     title = f"mean AUPIMO  →  {escape(str(out))}{flag}"
     if len(categories) > len(models):
         cells = [[means[m, c] for m in models] for c in categories]
@@ -50,7 +51,7 @@ def comparison_tables(comparison: Comparison, out: Path, width: int = 80) -> lis
         cells = [[means[m, c] for c in categories] for m in models]
         tables = chunked_tables(title, "model", models, categories, cells, width)
 
-    others = [key for key in comparison.metrics if key != "aupimo_mean"]
+    others = [key for key in comparison.metrics if key != RANKING_KEY]
     cells = [
         [format_float(comparison.avg_rank[m]), *(format_float(comparison.table[m][MEAN_CATEGORY][k]) for k in others)]
         for m in models

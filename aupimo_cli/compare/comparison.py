@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
+from ..metrics.registry import RANKING_KEY
 from .options import option_mismatches
 from .read import MEAN_CATEGORY, ModelResults, model_names, read_results
 from .stats import ZERO_TOLERANCE, average_ranks, holm_adjust, order_by_image_rank, order_models, pairwise_pvalues
@@ -43,7 +44,7 @@ def metric_keys(summaries: Sequence[dict[str, Any]]) -> list[str]:
 
     present = [key for summary in summaries for key, value in summary.items() if value is not None]
     keys = compared_keys(present)
-    return ["aupimo_mean", *(key for key in keys if key != "aupimo_mean")]
+    return [RANKING_KEY, *(key for key in keys if key != RANKING_KEY)]
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -220,7 +221,7 @@ def _matched_aupimos(category: str, results: Sequence[ModelResults]) -> tuple[li
         category_result = r.categories[category]
         if (
             any(category_result.aupimos[key] is None for key in keys)
-            or category_result.summary.get("aupimo_mean") is None
+            or category_result.summary.get(RANKING_KEY) is None
         ):
             raise InputError(
                 f"{category_result.folder} has no per-image AUPIMO (evaluated without it?); re-run the evaluation "
@@ -305,7 +306,7 @@ def compare_results(
 
     keys = metric_keys([r.categories[c].summary for r in results for c in categories])
     table = metric_table({r.name: {c: r.categories[c].summary for c in categories} for r in results}, categories, keys)
-    scores = np.array([[table[m][c]["aupimo_mean"] for m in models] for c in categories], dtype=np.float64)
+    scores = np.array([[table[m][c][RANKING_KEY] for m in models] for c in categories], dtype=np.float64)
     ranks = average_ranks(scores)
     avg_rank = {model: float(rank) for model, rank in zip(models, ranks, strict=True)}
     overall = scores.mean(axis=0)

@@ -12,8 +12,15 @@ from typing import Any
 
 import numpy as np
 
-IMAGE_LEVEL_KEYS = ("image_auroc", "image_ap", "image_f1max", "image_f1max_threshold")
-"""The summary keys that the image scores and labels determine; null in a summary where not requested."""
+from ..metrics.registry import PER_IMAGE_AUPIMO
+
+
+def image_level_keys() -> list[str]:
+    """The summary keys that the image scores and labels determine; null in a summary where not requested."""
+    from ..metrics.registry import METRICS, image_level_metrics
+
+    return [key for name in image_level_metrics() for key in METRICS[name].keys(())]
+
 
 SUMMARY_TOLERANCE = 1e-12
 """Largest absolute difference between a stored summary value and its recomputation from the per-image file."""
@@ -30,7 +37,7 @@ def summary_from_per_image(columns: Mapping[str, Sequence[Any]]) -> dict[str, fl
     Returns:
         ``num_images``, ``num_normal``, ``num_anomalous``, ``aupimo_mean``, ``aupimo_std``, ``aupimo_q1``,
         ``aupimo_median``, ``aupimo_q3`` (None when no image has an AUPIMO) and the image-level metrics
-        `IMAGE_LEVEL_KEYS` (None unless there are normal and anomalous images).
+        (`image_level_keys`: None unless there are normal and anomalous images).
 
     Examples:
         >>> values = summary_from_per_image(
@@ -39,10 +46,11 @@ def summary_from_per_image(columns: Mapping[str, Sequence[Any]]) -> dict[str, fl
         >>> values["num_anomalous"], values["aupimo_mean"], values["image_auroc"]
         (2, 0.5, 0.5)
     """
-    from ..metrics import aupimo_statistics, image_auroc, image_average_precision, image_f1_max
+    from ..metrics import aupimo_statistics
+    from ..metrics.registry import PassResults, image_level_metrics, metric_values
 
     labels = np.asarray(columns["label"], dtype=np.int64)
-    aupimos = columns["aupimo"]
+    aupimos = columns[PER_IMAGE_AUPIMO]
     values: dict[str, float | int | None] = {
         "num_images": int(labels.size),
         "num_normal": int(np.count_nonzero(labels == 0)),
@@ -53,18 +61,11 @@ def summary_from_per_image(columns: Mapping[str, Sequence[Any]]) -> dict[str, fl
     values.update(aupimo_statistics(array if has_aupimo else None, labels))
     scores = np.asarray(columns["image_score"], dtype=np.float64)
     num_anomalous = int(np.count_nonzero(labels == 1))
+    names = image_level_metrics()
     if 0 < num_anomalous < labels.size and np.isfinite(scores).all():
-        f1 = image_f1_max(scores, labels)
-        values.update(
-            {
-                "image_auroc": image_auroc(scores, labels),
-                "image_ap": image_average_precision(scores, labels),
-                "image_f1max": f1.value,
-                "image_f1max_threshold": f1.threshold,
-            }
-        )
+        values.update(metric_values(names, PassResults(scores, labels.astype(np.int32))))
     else:
-        values.update(dict.fromkeys(IMAGE_LEVEL_KEYS))
+        values.update(dict.fromkeys(image_level_keys()))
     return values
 
 
@@ -76,12 +77,13 @@ def summary_disagreements(summary: Mapping[str, Any], columns: Mapping[str, Sequ
     the AUPIMO statistics are checked whenever either file holds them.
     """
     recomputed = summary_from_per_image(columns)
+    image_level = set(image_level_keys())
     lines = []
     for key, fresh in recomputed.items():
         if key not in summary:
             continue
         stored = summary[key]
-        if key in IMAGE_LEVEL_KEYS and stored is None:
+        if key in image_level and stored is None:
             continue
         if stored is None and fresh is None:
             continue

@@ -35,14 +35,17 @@ class RunOptions:
         options = provenance.get("options")
         if not isinstance(options, Mapping):
             return cls()
-        metrics = options.get("metrics") or ()
+        from ..metrics.registry import METRICS, uses_option
+
+        # An option counts only where a metric of the run used it (AUPRO limits of a run without AUPRO don't).
+        metrics = [name for name in options.get("metrics") or () if name in METRICS]
         bounds = options.get("fpr_bounds")
         limits = options.get("aupro_limits")
-        with_aupimo = "aupimo" in metrics
+        thresholds = options.get("num_thresholds")
         return cls(
-            fpr_bounds=(float(bounds[0]), float(bounds[1])) if with_aupimo and bounds else None,
-            num_thresholds=int(options["num_thresholds"]) if with_aupimo and "num_thresholds" in options else None,
-            aupro_limits=tuple(float(limit) for limit in limits) if "aupro" in metrics and limits else None,
+            fpr_bounds=(float(bounds[0]), float(bounds[1])) if uses_option(metrics, "fpr_bounds") and bounds else None,
+            num_thresholds=int(thresholds) if uses_option(metrics, "num_thresholds") and thresholds else None,
+            aupro_limits=tuple(float(v) for v in limits) if uses_option(metrics, "aupro_limits") and limits else None,
         )
 
 

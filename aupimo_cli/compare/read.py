@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..io.discovery import image_key
+from ..metrics.registry import PER_IMAGE_AUPIMO
 from .consistency import summary_disagreements
 from .options import RunOptions
 
@@ -104,7 +105,7 @@ def read_category(folder: Path, expected: str | None = None) -> CategoryResult:
         columns = pq.read_table(parquet_path).to_pydict()
     except (OSError, pa.ArrowException) as error:
         raise InputError(f"Cannot read {parquet_path}: {error}; re-run the evaluation that wrote it.") from error
-    missing = [name for name in ("path", "label", "aupimo", "image_score") if name not in columns]
+    missing = [name for name in ("path", "label", PER_IMAGE_AUPIMO, "image_score") if name not in columns]
     if missing:
         raise InputError(f"{parquet_path} lacks the column(s) {', '.join(missing)}; re-run the evaluation.")
     disagreements = summary_disagreements(summary, columns)
@@ -114,7 +115,7 @@ def read_category(folder: Path, expected: str | None = None) -> CategoryResult:
             "or damaged after it was written: re-run the evaluation (aupimo check tells what else differs)"
         )
     aupimos: dict[str, float | None] = {}
-    for path, label, value in zip(columns["path"], columns["label"], columns["aupimo"], strict=True):
+    for path, label, value in zip(columns["path"], columns["label"], columns[PER_IMAGE_AUPIMO], strict=True):
         if label != 1:
             continue
         key = image_key(str(path))

@@ -368,6 +368,12 @@ METRICS: dict[str, Metric] = {metric.name: metric for metric in REGISTRY}
 DEFAULT_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY)
 """What ``--metrics`` computes by default: every registered metric."""
 
+RANKING_KEY = "aupimo_mean"
+"""The summary key `compare` ranks models by (mean AUPIMO, as the AUPIMO paper does)."""
+
+PER_IMAGE_AUPIMO = "aupimo"
+"""The ``per_image.parquet`` column of the per-image AUPIMO, which `compare` pairs images by."""
+
 COUNT_KEYS: tuple[str, ...] = ("num_images", "num_normal", "num_anomalous")
 """Summary keys that count images, after the metric keys."""
 
@@ -413,6 +419,16 @@ def unknown_metrics(names: Sequence[str]) -> list[str]:
 def needed_passes(names: Sequence[str]) -> frozenset[str]:
     """The shared passes the metrics `names` need together."""
     return frozenset().union(*(METRICS[name].passes for name in names))
+
+
+def uses_option(names: Sequence[str], option: str) -> bool:
+    """Whether one of the metrics `names` has the parameter stored in `EvaluateOptions` field `option`."""
+    return any(parameter.option == option for name in names for parameter in METRICS[name].parameters)
+
+
+def image_level_metrics() -> list[str]:
+    """The metrics that the image scores and labels alone determine (so a per-image file does too)."""
+    return [metric.name for metric in REGISTRY if metric.passes == frozenset({IMAGE_SCORES})]
 
 
 def metric_values(names: Sequence[str], results: PassResults) -> dict[str, float | None]:

@@ -22,6 +22,7 @@ from typing import Any
 from ..compare.consistency import summary_disagreements
 from ..compare.read import is_mean_row
 from ..errors import InputError
+from ..metrics.registry import PER_IMAGE_AUPIMO
 from ..report.manifest import PROVENANCE_FILE, read_manifest
 from .evaluate import EvaluateOptions, evaluate_category, write_evaluation
 
@@ -242,7 +243,7 @@ def _consistency(folder: Path) -> list[str]:
         columns = pq.read_table(folder / "per_image.parquet").to_pydict()
     except (OSError, pa.ArrowException) as error:
         return [f"per_image.parquet cannot be read ({error})"]
-    if not isinstance(summary, dict) or not {"label", "aupimo", "image_score"} <= set(columns):
+    if not isinstance(summary, dict) or not {"label", PER_IMAGE_AUPIMO, "image_score"} <= set(columns):
         return ["summary.json or per_image.parquet lacks the values a summary is checked with"]
     return [
         f"summary.json disagrees with per_image.parquet: {line}" for line in summary_disagreements(summary, columns)

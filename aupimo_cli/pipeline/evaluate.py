@@ -30,6 +30,7 @@ from ..metrics.registry import (
     DEFAULT_METRICS,
     METRICS,
     MOMENTS,
+    PER_IMAGE_AUPIMO,
     PIXEL_PASS,
     REGISTRY,
     PassResults,
@@ -37,6 +38,7 @@ from ..metrics.registry import (
     needed_passes,
     summary_keys,
     unknown_metrics,
+    uses_option,
 )
 from ..report.atomic import staged_folder
 from ..report.manifest import PROVENANCE_FILE, list_files, manifest_record
@@ -239,8 +241,8 @@ def _compute_metrics(
         )
 
     passes = needed_passes(options.metrics)
-    # Only the metrics asked for: an AUPRO limit integrated for nothing would cost time, not numbers.
-    limits = tuple(options.aupro_limits) if "aupro" in options.metrics else ()
+    # Only for the metrics asked for: an AUPRO limit integrated for nothing would cost time, not numbers.
+    limits = tuple(options.aupro_limits) if uses_option(options.metrics, "aupro_limits") else ()
     aupimo_result: AUPIMOResult | None = None
     pixel = None
     try:
@@ -340,7 +342,9 @@ def evaluate_category(
         "defect": [pair.defect for pair in loaded.pairs],
         "label": labels.tolist(),
         "image_score": [float(v) for v in results.image_scores],
-        "aupimo": [None] * len(labels) if aupimos is None else [None if math.isnan(v) else float(v) for v in aupimos],
+        PER_IMAGE_AUPIMO: [None] * len(labels)
+        if aupimos is None
+        else [None if math.isnan(v) else float(v) for v in aupimos],
         "mask_pixels": [int(np.count_nonzero(mask)) for mask in loaded.masks],
         "num_regions": [count_regions(mask) for mask in loaded.masks],
         "height": [int(mask.shape[0]) for mask in loaded.masks],

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
+from ..metrics.registry import RANKING_KEY
 from .atomic import staged_folder
 from .manifest import MANIFEST_FILE, list_files, manifest_record
 from .writers import json_text
@@ -108,11 +109,11 @@ def comparison_markdown(comparison: Comparison) -> str:
     lines += _md_table(
         ["model", *categories],
         [
-            [model, *(format_float(comparison.table[model][c]["aupimo_mean"]) for c in categories)]
+            [model, *(format_float(comparison.table[model][c][RANKING_KEY]) for c in categories)]
             for model in comparison.ranking
         ],
     )
-    others = [key for key in comparison.metrics if key != "aupimo_mean"]
+    others = [key for key in comparison.metrics if key != RANKING_KEY]
     lines += ["", "## Other metrics (mean over categories)", ""]
     lines += _md_table(
         ["model", *(metric_title(key) for key in others)],

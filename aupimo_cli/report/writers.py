@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..metrics.pimo import AUPIMOResult
-from ..metrics.registry import METRICS
+from ..metrics.registry import METRICS, PER_IMAGE_AUPIMO
 
 PER_IMAGE_SCHEMA = pa.schema(
     [
@@ -27,7 +27,7 @@ PER_IMAGE_SCHEMA = pa.schema(
         ("defect", pa.string()),
         ("label", pa.int8()),
         ("image_score", pa.float64()),
-        ("aupimo", pa.float64()),
+        (PER_IMAGE_AUPIMO, pa.float64()),
         ("mask_pixels", pa.int64()),
         ("num_regions", pa.int32()),
         ("height", pa.int32()),
