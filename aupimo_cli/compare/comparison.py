@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import InputError
+from ..errors import InputError, listing
 from ..metrics.registry import RANKING_KEY
 from .options import option_mismatches
 from .read import MEAN_CATEGORY, ModelResults, model_names, read_results
@@ -31,7 +31,6 @@ from .stats import ZERO_TOLERANCE, average_ranks, holm_adjust, order_by_image_ra
 
 MATPLOTLIB_MISSING_NOTE = "matplotlib is not installed: boxplots skipped (pip install 'aupimo-cli[plot]')"
 
-_MAX_LISTED = 5
 
 Table = dict[str, dict[str, dict[str, float | None]]]
 """model -> category (then ``"mean"``) -> metric key -> value, or None where undefined."""
@@ -164,13 +163,6 @@ class Comparison:
         }
 
 
-def _listing(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:_MAX_LISTED])
-    if len(items) > _MAX_LISTED:
-        shown += f" and {len(items) - _MAX_LISTED} more"
-    return shown
-
-
 def _common_categories(results: Sequence[ModelResults]) -> tuple[list[str], list[str]]:
     """(categories every model has, sorted; notes on the others)."""
     every = sorted(set().union(*(set(r.categories) | set(r.failed) for r in results)))
@@ -212,7 +204,7 @@ def _matched_aupimos(category: str, results: Sequence[ModelResults]) -> tuple[li
     if unmatched:
         raise InputError(
             f"Category {category}: the models' anomalous images differ (matched by path without extension): "
-            f"{_listing(unmatched)}; evaluate every model on the same test images."
+            f"{listing(unmatched)}; evaluate every model on the same test images."
         )
     keys = sorted(union)
     if not keys:

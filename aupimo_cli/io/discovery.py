@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import InputError
+from ..errors import InputError, listing
 from .readers import IMAGE_EXTENSIONS, MAP_EXTENSIONS, MASK_EXTENSIONS
 
 __all__ = ["DEFAULT_NORMAL_DIRS", "ImagePair", "find_pairs", "image_key", "split_filter"]
@@ -27,7 +27,6 @@ DEFAULT_NORMAL_DIRS = ("good", "Normal", "ok")
 """Folder names whose maps may have no mask: MVTec AD's ``good``, VisA's ``Normal``, and ``ok`` (in any case)."""
 
 _JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx"})
-_MAX_LISTED = 5
 _MVTEC_MASK_SUFFIX = "_mask"
 # The subfolders of an MVTec-style category folder that MAPS and MASKS should point into.
 _TEST_DIR = "test"
@@ -61,14 +60,6 @@ class ImagePair:
     map_path: Path
     mask_path: Path | None
     in_normal_dir: bool
-
-
-def _listing(items: Sequence[str]) -> str:
-    """Up to `_MAX_LISTED` items joined by commas, then "and N more"."""
-    shown = ", ".join(items[:_MAX_LISTED])
-    if len(items) > _MAX_LISTED:
-        shown += f" and {len(items) - _MAX_LISTED} more"
-    return shown
 
 
 def _is_ignored(name: str) -> bool:
@@ -164,7 +155,7 @@ def _refuse_ambiguous(groups: dict[str, list[str]], root: Path, what: str) -> No
     if ambiguous:
         raise InputError(
             f"{len(ambiguous)} image(s) in {root} have several {what}s that differ only in extension, which is "
-            f"ambiguous: {_listing(ambiguous)}: keep one {what} per image"
+            f"ambiguous: {listing(ambiguous)}: keep one {what} per image"
         )
 
 
@@ -232,7 +223,7 @@ def _pair(
         other = ""
         if skipped:
             counts = [f"{ext} ({count})" for ext, count in skipped.most_common()]
-            other = f"; it holds {sum(skipped.values())} file(s) with other extensions: {_listing(counts)}"
+            other = f"; it holds {sum(skipped.values())} file(s) with other extensions: {listing(counts)}"
         raise InputError(
             f"no anomaly maps found in {maps_root} (looked recursively for {', '.join(MAP_EXTENSIONS)} files{other}): "
             "pass the folder that mirrors the test set, MAPS/<defect>/<name>.<ext>, with maps saved in one of those "
@@ -290,7 +281,7 @@ def _pair(
     if missing:
         raise InputError(
             f"{len(missing)} map(s) in {maps_root} outside the normal folders ({', '.join(normal_dirs)}) have no "
-            f"mask{hint}: {_listing(missing)}: add the missing masks to {masks_root}, or, if these images are normal, "
+            f"mask{hint}: {listing(missing)}: add the missing masks to {masks_root}, or, if these images are normal, "
             f"put their maps in a folder named {' or '.join(normal_dirs)}"
         )
 
@@ -304,7 +295,7 @@ def _pair(
                 key = key[: -len(_MVTEC_MASK_SUFFIX)]
             listed.append(f"{relpath} (expected {maps_root / key}.<{extensions}>)")
         raise InputError(
-            f"{len(orphans)} mask(s) in {masks_root} have no anomaly map{hint}: {_listing(listed)}: add the missing "
+            f"{len(orphans)} mask(s) in {masks_root} have no anomaly map{hint}: {listing(listed)}: add the missing "
             "maps, or remove the masks (MASKS must mirror MAPS)"
         )
     return pairs

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..compare.read import MEAN_CATEGORY, is_mean_row
-from ..errors import InputError
+from ..errors import InputError, listing
 from ..io.discovery import find_pairs, split_filter
 from ..io.readers import read_image_size
-from ..report.manifest import MANIFEST_FILE, Ownership, listing, manifest_record, ownership, refuse_unsafe_target
+from ..report.manifest import MANIFEST_FILE, Ownership, manifest_record, ownership, refuse_unsafe_target
 from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
 
 LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw")

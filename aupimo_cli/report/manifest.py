@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, listing
 
 TOOL_NAME = "aupimo-cli"
 MANIFEST_FILE = "manifest.json"
@@ -39,7 +39,6 @@ _LEGACY_EVALUATE = re.compile(
 )
 _LEGACY_BENCHMARK_TOP = re.compile(r"^(summary\.(json|csv|md)|per_image\.parquet)$")
 _LEGACY_COMPARE = re.compile(r"^(compare\.(json|csv|md)|boxplots/[^/]+\.png)$")
-_MAX_LISTED = 5
 
 
 def manifest_record(kind: str, files: Iterable[str], **extra: Any) -> dict[str, Any]:
@@ -185,14 +184,6 @@ def ownership(folder: Path) -> Ownership:
     if (folder / "compare.json").is_file() and all(_LEGACY_COMPARE.match(name) for name in files):
         return Ownership("compare", [], True)
     return Ownership(None, files)
-
-
-def listing(items: Sequence[str]) -> str:
-    """Up to five items joined by commas, then "and N more"."""
-    shown = ", ".join(items[:_MAX_LISTED])
-    if len(items) > _MAX_LISTED:
-        shown += f" and {len(items) - _MAX_LISTED} more"
-    return shown
 
 
 def _resolved(path: Path) -> Path:
