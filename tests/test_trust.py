@@ -347,12 +347,12 @@ def test_reversing_the_arguments_changes_nothing_but_the_listed_order(tmp_path):
 
 
 def test_a_value_error_inside_the_metric_core_is_a_bug(tmp_path, category, monkeypatch):
-    import aupimo_cli.metrics.pro as pro
+    import aupimo_cli.metrics._pass as shared_pass
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("an index went wrong in the kernel")
 
-    monkeypatch.setattr(pro, "pixel_metrics_in_place", broken)
+    monkeypatch.setattr(shared_pass, "split_pixel_pass", broken)
     maps, masks = category
     code, _, stderr = run("evaluate", maps, masks, "--out", tmp_path / "out", *SMALL)
     assert code == 1

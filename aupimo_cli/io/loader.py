@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,8 +35,11 @@ class LoadedCategory:
         num_aspect_changed: how many maps have an aspect ratio (w / h) more than 1% away from their target's.
         num_empty_defect_masks: how many masks outside the normal folders are all zero; those images count as
             normal, as in the MVTec AD evaluation.
-        map_buffer: the flat float32 buffer that `maps` are consecutive views of, in order, so that a caller
-            owning the maps can sort inside it (see `aupimo_cli.metrics.pro.pixel_metrics_in_place`).
+        map_buffer: the flat float32 buffer that `maps` are consecutive views of, in order.
+        after_map_results: what the `after_map` hook of `load_category` returned for each image, in order
+            (None without a hook).
+        file_digests: each map and mask file read -> (its size in bytes, the SHA-256 of its content), from the
+            bytes the readers read.
     """
 
     pairs: list[ImagePair]
@@ -45,6 +49,8 @@ class LoadedCategory:
     num_aspect_changed: int
     num_empty_defect_masks: int
     map_buffer: NDArray[np.float32]
+    after_map_results: list[Any] = field(default_factory=list)
+    file_digests: dict[Path, tuple[int, str]] = field(default_factory=dict)
 
 
 def _format_shape(shape: tuple[int, int]) -> str:
@@ -177,6 +183,7 @@ def load_category(
     progress: Callable[[int], None] | None = None,
     before_maps: Callable[[list[tuple[int, int]], list[NDArray[np.bool_]]], None] | None = None,
     max_decoded_bytes: int | None = None,
+    after_map: Callable[[int, NDArray[np.float32], NDArray[np.bool_]], Any] | None = None,
 ) -> LoadedCategory:
     """Read every mask and map of a category and resize the maps to full resolution.
 
@@ -192,6 +199,9 @@ def load_category(
         progress: called as ``progress(1)`` from the calling thread after each map is loaded.
         before_maps: called with the full-resolution shapes (in the order of `pairs`) and the masks read,
             before any map is read: the place to refuse a category that would not fit in memory.
+        after_map: called on the loader thread as ``after_map(index, map, mask)`` once each map is resized to
+            its full resolution (the map is a view of `map_buffer`, which the hook may reorder); what it returns
+            is kept in `LoadedCategory.after_map_results`. It may run on several threads at once.
         max_decoded_bytes: passed to every `read_mask` and `read_map`: a file whose header declares more bytes
             than this once decoded is refused before decoding; None: no limit (a header declaring more than its
             file holds is refused whatever the limit).
@@ -208,10 +218,16 @@ def load_category(
 
     masked = [pair for pair in pairs if pair.mask_path is not None]
 
+    # Each file is hashed from the bytes read to decode it (for the fingerprint), never read twice.
+    digests: dict[Path, tuple[int, str]] = {}
+
+    def remember(path: Path, data: bytes) -> None:
+        digests[path] = (len(data), hashlib.sha256(data).hexdigest())  # hashlib releases the GIL
+
     def load_mask(index: int) -> NDArray[np.bool_]:
         mask_path = masked[index].mask_path
         assert mask_path is not None
-        return read_mask(mask_path, max_decoded_bytes)
+        return read_mask(mask_path, max_decoded_bytes, on_bytes=remember)
 
     read_masks = dict(
         zip((pair.key for pair in masked), _run_ordered(load_mask, len(masked), workers, None), strict=True)
@@ -222,38 +238,45 @@ def load_category(
     if before_maps is not None:
         before_maps(shapes, list(read_masks.values()))
 
-    # Every map is resized straight into its place in one flat buffer: no per-map allocation, and the
-    # caller may reuse the buffer as the work space of the pixel metrics.
-    offsets = np.cumsum([0] + [height * width for height, width in shapes])
-    map_buffer = empty_array(int(offsets[-1]), np.float32)
-    views = [map_buffer[offsets[i] : offsets[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
-
-    def load_map(index: int) -> tuple[tuple[int, int], NDArray[np.float32]]:
-        amap = read_map(pairs[index].map_path, max_decoded_bytes)
-        return (amap.shape[0], amap.shape[1]), resize_bilinear(amap, shapes[index], out=views[index])
-
-    loaded = _run_ordered(load_map, len(pairs), workers, progress)
-
     masks: list[NDArray[np.bool_]] = []
-    num_aspect_changed = 0
     num_empty_defect_masks = 0
-    for pair, shape, (map_shape, _) in zip(pairs, shapes, loaded, strict=True):
+    for pair, shape in zip(pairs, shapes, strict=True):
         mask = read_masks.get(pair.key)
         if mask is None:
             mask = np.zeros(shape, dtype=bool)
         elif not pair.in_normal_dir and not mask.any():
             num_empty_defect_masks += 1
         masks.append(mask)
+
+    # Every map is resized straight into its place in one flat buffer: no per-map allocation, and the
+    # caller may reuse the buffer as the work space of the pixel metrics.
+    offsets = np.cumsum([0] + [height * width for height, width in shapes])
+    map_buffer = empty_array(int(offsets[-1]), np.float32)
+    views = [map_buffer[offsets[i] : offsets[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
+
+    def load_map(index: int) -> tuple[tuple[int, int], NDArray[np.float32], Any]:
+        amap = read_map(pairs[index].map_path, max_decoded_bytes, on_bytes=remember)
+        resized = resize_bilinear(amap, shapes[index], out=views[index])
+        # On this loader thread, while the next files are read: the caller's work on the fresh map.
+        done = after_map(index, resized, masks[index]) if after_map is not None else None
+        return (amap.shape[0], amap.shape[1]), resized, done
+
+    loaded = _run_ordered(load_map, len(pairs), workers, progress)
+
+    num_aspect_changed = 0
+    for shape, (map_shape, _, _) in zip(shapes, loaded, strict=True):
         map_aspect = map_shape[1] / map_shape[0]
         target_aspect = shape[1] / shape[0]
         if abs(map_aspect / target_aspect - 1.0) > _ASPECT_TOLERANCE:
             num_aspect_changed += 1
     return LoadedCategory(
         pairs=pairs,
-        maps=[amap for _, amap in loaded],
+        maps=[amap for _, amap, _ in loaded],
         masks=masks,
-        map_shapes=[map_shape for map_shape, _ in loaded],
+        map_shapes=[map_shape for map_shape, _, _ in loaded],
         num_aspect_changed=num_aspect_changed,
         num_empty_defect_masks=num_empty_defect_masks,
         map_buffer=map_buffer,
+        after_map_results=[done for _, _, done in loaded],
+        file_digests=digests,
     )

@@ -21,7 +21,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -506,7 +506,9 @@ def _as_float32_map(array: NDArray[Any], path: Path) -> NDArray[np.float32]:
     return result
 
 
-def read_map(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.float32]:
+def read_map(
+    path: Path, max_decoded_bytes: int | None = None, on_bytes: Callable[[Path, bytes], None] | None = None
+) -> NDArray[np.float32]:
     """Read one anomaly map.
 
     Formats, chosen by the (case-insensitive) extension:
@@ -524,6 +526,8 @@ def read_map(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.flo
         path: the map file.
         max_decoded_bytes: refuse a file whose header declares more bytes than this once decoded (the decoder's
             output: H * W * channels * bytes per sample, or prod(shape) * itemsize); None: no limit.
+        on_bytes: called with the path and the file's bytes as read, before decoding (to hash them without
+            reading the file again).
 
     Returns:
         The scores as a C-contiguous float32 array of shape (H, W), in the map's own resolution (pixels).
@@ -538,6 +542,8 @@ def read_map(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.flo
     if suffix not in MAP_EXTENSIONS:
         raise InputError(f"{path} has an unsupported map extension: save maps as {', '.join(MAP_EXTENSIONS)}")
     data = _read_bytes(path, "map")
+    if on_bytes is not None:
+        on_bytes(path, data)
     _check_header(data, path, suffix, "map", max_decoded_bytes)
     if suffix in (".tif", ".tiff"):
         array = _load_tiff(data, path, max_decoded_bytes)
@@ -592,7 +598,9 @@ def _palette_as_indices(data: bytes) -> bytes:
     return data
 
 
-def read_mask(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.bool_]:
+def read_mask(
+    path: Path, max_decoded_bytes: int | None = None, on_bytes: Callable[[Path, bytes], None] | None = None
+) -> NDArray[np.bool_]:
     """Read one ground-truth mask as stored (``cv2.IMREAD_UNCHANGED``) and binarize it.
 
     A pixel is anomalous where any colour channel is nonzero; a 4th (alpha) channel is ignored. This covers
@@ -605,6 +613,7 @@ def read_mask(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.bo
         path: the mask file (``.png``, ``.tif``/``.tiff`` or ``.bmp``).
         max_decoded_bytes: refuse a file whose header declares more bytes than this once decoded (H * W *
             channels * bytes per sample); None: no limit.
+        on_bytes: as in `read_map`.
 
     Returns:
         A C-contiguous bool array of shape (H, W), True where the pixel is anomalous.
@@ -619,6 +628,8 @@ def read_mask(path: Path, max_decoded_bytes: int | None = None) -> NDArray[np.bo
     if suffix not in MASK_EXTENSIONS:
         raise InputError(f"{path} has an unsupported mask extension: save masks as {', '.join(MASK_EXTENSIONS)}")
     data = _read_bytes(path, "mask")
+    if on_bytes is not None:
+        on_bytes(path, data)
     _check_header(data, path, suffix, "mask", max_decoded_bytes)
     fmt = {".png": "PNG", ".bmp": "BMP"}.get(suffix, "TIFF")
     image = _decode_cv2(_palette_as_indices(data) if suffix == ".png" else data, path, fmt, "mask")

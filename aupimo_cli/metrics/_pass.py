@@ -1,9 +1,10 @@
-"""The shared pixel pass: one split, one sort and one walk give every pixel metric (DESIGN section 4).
+"""The shared pixel pass: one sort per image and one walk give every pixel metric (DESIGN section 4).
 
-Each image's scores are split by its mask into the normal and the anomalous pixels, the normal scores are
-sorted (values only, in two halves sorted in parallel), the anomalous scores are sorted with their PRO weights,
-and one numba walk over the distinct anomalous scores gives pixel AUROC, every AUPRO limit, AP and F1max; a
-pass over each sorted array gives the scores' moments. Never sort the pixels twice.
+Each image's scores are split by its mask, and its normal scores sorted (a radix sort, in place, image by image
+on two threads; the command line does it while loading, as each map arrives). The anomalous pixels (a few
+percent) are sorted with their PRO weights; each image's sorted normal scores are merged with the distinct
+anomalous scores to count how many lie between and at them, and one numba walk over the distinct anomalous
+scores gives pixel AUROC, every AUPRO limit, AP and F1max. Never sort the pixels twice.
 """
 
 from __future__ import annotations
@@ -154,6 +155,110 @@ def validate_limits(fpr_limits: Sequence[float]) -> NDArray[np.float64]:
     return limits
 
 
+@dataclass(frozen=True)
+class SplitScores:
+    """Each image's scores split by its mask: the normal ones sorted ascending, the anomalous ones in row-major
+    mask order (aligned with `region_weights` of the mask). What every pixel metric and AUPIMO need, and less
+    than the maps: their spatial layout is gone.
+
+    Attributes:
+        normal: per image, (normal pixels,) scores, ascending.
+        anomalous: per image, (anomalous pixels,) scores, in the row-major order of ``mask[mask]``.
+        masks: per image, the (H, W) boolean mask.
+        image_scores: (N,) float64 maximum of each map.
+    """
+
+    normal: list[NDArray[Any]]
+    anomalous: list[NDArray[Any]]
+    masks: list[NDArray[np.bool_]]
+    image_scores: NDArray[np.float64]
+
+
+class ImageSplitter:
+    """Splits and sorts one image's scores in place (`split_image`); one per thread, as it owns a work space."""
+
+    def __init__(self) -> None:
+        self._scratch: NDArray[Any] = np.empty(0, dtype=np.float32)
+
+    def _work_space(self, size: int, dtype: np.dtype[Any]) -> NDArray[Any]:
+        if self._scratch.size < size or self._scratch.dtype != dtype:
+            self._scratch = np.empty(size, dtype=dtype)
+        return self._scratch
+
+    def split_image(self, values: NDArray[Any], mask: NDArray[np.bool_]) -> int:
+        """Reorder a flat, writable array of one image's scores in place: its normal scores first, sorted
+        ascending, then its anomalous scores in row-major order; returns the number of normal scores."""
+        from ._pixel_kernels import partition_by_mask, radix_sort_float32
+
+        scratch = self._work_space(values.size, values.dtype)
+        num_normal = int(partition_by_mask(values, mask.ravel(), scratch))
+        if values.dtype == np.float32:
+            radix_sort_float32(values[:num_normal], scratch)
+        else:  # float64 work (maps not exact in float32): numpy's sort
+            values[:num_normal].sort()
+        return num_normal
+
+
+def split_scores(
+    map_list: Sequence[NDArray[Any]], mask_list: Sequence[NDArray[np.bool_]], *, in_place: bool = False
+) -> SplitScores:
+    """Split and sort every image's scores (`ImageSplitter`), on two threads.
+
+    Args:
+        map_list, mask_list: validated maps and boolean masks.
+        in_place: reorder the maps themselves (each must be a writable C-contiguous array of the work dtype);
+            otherwise the maps are copied first and never modified.
+    """
+    dtype = work_dtype(map_list)
+    image_scores = np.array([float(amap.max()) for amap in map_list], dtype=np.float64)
+    if in_place:
+        flats = [amap.reshape(-1) for amap in map_list]
+    else:
+        buffer = empty_array(sum(amap.size for amap in map_list), dtype)
+        offsets = np.cumsum([0] + [amap.size for amap in map_list])
+        flats = [buffer[offsets[i] : offsets[i + 1]] for i in range(len(map_list))]
+        for flat, amap in zip(flats, map_list, strict=True):
+            flat[:] = np.asarray(amap, dtype=dtype).ravel()
+    splitters = (ImageSplitter(), ImageSplitter())
+
+    def split_group(group: tuple[int, list[int]]) -> list[tuple[int, int]]:
+        splitter = splitters[group[0]]
+        return [(index, splitter.split_image(flats[index], mask_list[index])) for index in group[1]]
+
+    num_normal = [0] * len(map_list)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for part in pool.map(split_group, enumerate(_balanced_halves([m.size for m in map_list]))):
+            for index, count in part:
+                num_normal[index] = count
+    return split_from_flats(flats, num_normal, list(mask_list), image_scores)
+
+
+def split_from_flats(
+    flats: Sequence[NDArray[Any]],
+    num_normal: Sequence[int],
+    masks: list[NDArray[np.bool_]],
+    image_scores: NDArray[np.float64],
+) -> SplitScores:
+    """The `SplitScores` of images already reordered by `ImageSplitter.split_image` (e.g. while loading)."""
+    return SplitScores(
+        [flat[:count] for flat, count in zip(flats, num_normal, strict=True)],
+        [flat[count:] for flat, count in zip(flats, num_normal, strict=True)],
+        masks,
+        image_scores,
+    )
+
+
+def _balanced_halves(sizes: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Image indices in two groups of about equal pixel counts (largest first, each to the lighter group)."""
+    groups: tuple[list[int], list[int]] = ([], [])
+    loads = [0, 0]
+    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        lighter = 0 if loads[0] <= loads[1] else 1
+        groups[lighter].append(index)
+        loads[lighter] += sizes[index]
+    return sorted(groups[0]), sorted(groups[1])
+
+
 def pixel_pass(
     map_list: Sequence[NDArray[Any]],
     mask_list: Sequence[NDArray[np.bool_]],
@@ -161,82 +266,91 @@ def pixel_pass(
     *,
     record_curve: bool = False,
     walk: bool = True,
-    normal_buffer: NDArray[Any] | None = None,
 ) -> PixelPass:
-    """Split once, sort once and walk once over validated maps and masks.
+    """Every pixel metric of validated maps and masks, which are never modified: `split_scores` on a copy, then
+    `split_pixel_pass`. `record_curve` also returns the full PRO curve (`pro_curve`)."""
+    if record_curve:
+        num_pos_per_image = [int(np.count_nonzero(mask)) for mask in mask_list]
+        _check_classes(sum(num_pos_per_image), sum(m.size for m in map_list) - sum(num_pos_per_image))
+        return _sorted_pass(map_list, mask_list, validate_limits(fpr_limits), num_pos_per_image)
+    return split_pixel_pass(split_scores(map_list, mask_list), fpr_limits, walk=walk)
 
-    Args:
-        map_list, mask_list: validated maps and boolean masks.
-        fpr_limits: AUPRO limits.
-        record_curve: also return the full PRO curve.
-        walk: sort and walk; when False only the moments are computed (the metric values are NaN).
-        normal_buffer: where to gather and sort the normal scores; a new array by default. It may be the
-            flat buffer the maps are views of, in order (see `pro.pixel_metrics_in_place`): gathering then
-            moves each normal score to a position at or before its own, so the maps are consumed, never
-            misread.
+
+def _check_classes(total_pos: int, total_neg: int) -> None:
+    if total_pos == 0:
+        msg = "No anomalous pixel in any mask: the pixel metrics need at least one anomalous image."
+        raise MetricInputError(msg)
+    if total_neg == 0:
+        msg = "No normal pixel in any mask: the pixel metrics need normal pixels as well."
+        raise MetricInputError(msg)
+
+
+def split_pixel_pass(split: SplitScores, fpr_limits: Sequence[float], *, walk: bool = True) -> PixelPass:
+    """Every pixel metric from the split scores: one merge per image and one walk.
+
+    The anomalous pixels (a few percent) are sorted with their PRO weights and grouped by distinct score. Each
+    image's sorted normal scores are merged with the distinct anomalous scores to count how many lie between
+    and at them (two threads, `_pixel_kernels.merge_count`); one walk over the distinct anomalous scores then
+    gives pixel AUROC, every AUPRO, AP and F1max (`_pixel_kernels.counts_walk`). Only those counts matter to
+    these metrics: between two distinct anomalous scores the ROC and PRO curves are straight or flat, recall is
+    constant, and F1 only falls. A pass over each sorted array gives the moments.
 
     Raises:
         MetricInputError: no anomalous or no normal pixel (when walking), or an FPR limit outside (0, 1].
     """
-    from ._pixel_kernels import anomalous_score_walk, pro_curve_points, split_by_mask
+    from ._pixel_kernels import counts_walk, group_anomalous, merge_count
 
     limits = validate_limits(fpr_limits)
-    dtype = work_dtype(map_list) if normal_buffer is None else normal_buffer.dtype
-    num_pos_per_image = [int(np.count_nonzero(mask)) for mask in mask_list]
-    total_pos = sum(num_pos_per_image)
-    total_neg = sum(m.size for m in map_list) - total_pos
-    if walk and total_pos == 0:
-        msg = "No anomalous pixel in any mask: the pixel metrics need at least one anomalous image."
-        raise MetricInputError(msg)
-    if walk and total_neg == 0:
-        msg = "No normal pixel in any mask: the pixel metrics need normal pixels as well."
-        raise MetricInputError(msg)
+    total_pos = sum(values.size for values in split.anomalous)
+    total_neg = sum(values.size for values in split.normal)
+    if walk:
+        _check_classes(total_pos, total_neg)
+    dtype = split.normal[0].dtype if split.normal else np.dtype(np.float32)
+    pos_scores = np.concatenate(split.anomalous) if split.anomalous else np.empty(0, dtype=dtype)
+    anomalous_moments = moments_of(pos_scores)
+    halves = _balanced_halves([values.size for values in split.normal])
 
-    neg_scores = empty_array(total_neg, dtype) if normal_buffer is None else normal_buffer[:total_neg]
-    pos_scores = np.empty(total_pos, dtype=dtype)
-    pos_weights = np.empty(total_pos if walk else 0, dtype=np.float64)
-    num_regions = 0
-    neg_at = 0
-    pos_at = 0
-    for amap, mask, num_pos in zip(map_list, mask_list, num_pos_per_image, strict=True):
-        num_neg = amap.size - num_pos
-        split_by_mask(
-            np.ascontiguousarray(amap, dtype=dtype).ravel(),
-            np.ascontiguousarray(mask).ravel(),
-            neg_scores[neg_at : neg_at + num_neg],
-            pos_scores[pos_at : pos_at + num_pos],
-        )
-        if num_pos and walk:
-            weights, regions = region_weights(mask)
-            pos_weights[pos_at : pos_at + num_pos] = weights
-            num_regions += regions
-        pos_at += num_pos
-        neg_at += num_neg
+    def normal_moments_of(indices: list[int]) -> Moments:
+        moments = EMPTY_MOMENTS
+        for index in indices:
+            moments = moments.merge(moments_of(split.normal[index], is_sorted=True))
+        return moments
+
     empty = np.empty(0, dtype=np.float64)
     if not walk:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = pool.map(normal_moments_of, halves)
         nan = float("nan")
-        normal_moments, anomalous_moments = moments_of(neg_scores), moments_of(pos_scores)
-        return PixelPass(nan, np.full(limits.size, nan), nan, nan, nan, normal_moments, anomalous_moments, empty, empty)
+        moments = first.merge(second)
+        return PixelPass(nan, np.full(limits.size, nan), nan, nan, nan, moments, anomalous_moments, empty, empty)
 
-    neg_a, neg_b = _sort_in_two_halves(neg_scores)
+    pos_weights = np.empty(total_pos, dtype=np.float64)
+    num_regions = 0
+    pos_at = 0
+    for values, mask in zip(split.anomalous, split.masks, strict=True):
+        if values.size:
+            weights, regions = region_weights(mask)
+            pos_weights[pos_at : pos_at + values.size] = weights
+            num_regions += regions
+            pos_at += values.size
     order = np.argsort(pos_scores, kind="stable")
-    pos_scores = pos_scores[order]
-    pos_weights = pos_weights[order]
+    distinct, num_positive, pro_weight = group_anomalous(pos_scores[order], pos_weights[order])
     del order
-    # After the sort: one pass over each half (shifted by its median), on two threads.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        halves = list(pool.map(lambda half: moments_of(half, is_sorted=True), (neg_a, neg_b)))
-    normal_moments = halves[0].merge(halves[1])
-    anomalous_moments = moments_of(pos_scores, is_sorted=True)
 
-    curve_fpr = curve_pro = empty
-    if record_curve:
-        curve_fpr = np.empty(total_neg + total_pos + 2, dtype=np.float64)
-        curve_pro = np.empty_like(curve_fpr)
-        num_points = pro_curve_points(neg_a, neg_b, pos_scores, pos_weights, float(num_regions), curve_fpr, curve_pro)
-        curve_fpr, curve_pro = curve_fpr[:num_points], curve_pro[:num_points]
-    twice_auc, areas, average_precision, f1_max, f1_threshold = anomalous_score_walk(
-        neg_a, neg_b, pos_scores, pos_weights, float(num_regions), limits
+    def count(indices: list[int]) -> tuple[NDArray[np.int64], NDArray[np.int64], Moments]:
+        between = np.zeros(distinct.size + 1, dtype=np.int64)
+        tied = np.zeros(distinct.size, dtype=np.int64)
+        for index in indices:
+            merge_count(split.normal[index], distinct, between, tied)
+        return between, tied, normal_moments_of(indices)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(count, halves))
+    between = parts[0][0] + parts[1][0]
+    tied = parts[0][1] + parts[1][1]
+    normal_moments = parts[0][2].merge(parts[1][2])
+    twice_auc, areas, average_precision, f1_max, f1_threshold = counts_walk(
+        between, tied, num_positive, pro_weight, distinct, float(num_regions), limits
     )
     auroc = float(twice_auc) / (2.0 * float(total_pos) * float(total_neg))
     return PixelPass(
@@ -247,6 +361,58 @@ def pixel_pass(
         float(f1_threshold),
         normal_moments,
         anomalous_moments,
-        curve_fpr,
-        curve_pro,
+        empty,
+        empty,
+    )
+
+
+def _sorted_pass(
+    map_list: Sequence[NDArray[Any]],
+    mask_list: Sequence[NDArray[np.bool_]],
+    limits: NDArray[np.float64],
+    num_pos_per_image: Sequence[int],
+) -> PixelPass:
+    """The PRO curve with one point per distinct score, normal ones included (`pro_curve`): every score is
+    split by the masks and sorted, then merged from the top down. The other metrics come from `pixel_pass`."""
+    from ._pixel_kernels import pro_curve_points, split_by_mask
+
+    dtype = work_dtype(map_list)
+    total_pos = sum(num_pos_per_image)
+    total_neg = sum(m.size for m in map_list) - total_pos
+    neg_scores = empty_array(total_neg, dtype)
+    pos_scores = np.empty(total_pos, dtype=dtype)
+    pos_weights = np.empty(total_pos, dtype=np.float64)
+    num_regions = 0
+    neg_at = pos_at = 0
+    for amap, mask, num_pos in zip(map_list, mask_list, num_pos_per_image, strict=True):
+        num_neg = amap.size - num_pos
+        split_by_mask(
+            np.ascontiguousarray(amap, dtype=dtype).ravel(),
+            np.ascontiguousarray(mask).ravel(),
+            neg_scores[neg_at : neg_at + num_neg],
+            pos_scores[pos_at : pos_at + num_pos],
+        )
+        if num_pos:
+            weights, regions = region_weights(mask)
+            pos_weights[pos_at : pos_at + num_pos] = weights
+            num_regions += regions
+        pos_at += num_pos
+        neg_at += num_neg
+    neg_a, neg_b = _sort_in_two_halves(neg_scores)
+    order = np.argsort(pos_scores, kind="stable")
+    pos_scores, pos_weights = pos_scores[order], pos_weights[order]
+    curve_fpr = np.empty(total_neg + total_pos + 2, dtype=np.float64)
+    curve_pro = np.empty_like(curve_fpr)
+    num_points = pro_curve_points(neg_a, neg_b, pos_scores, pos_weights, float(num_regions), curve_fpr, curve_pro)
+    result = pixel_pass(map_list, mask_list, limits.tolist())
+    return PixelPass(
+        result.auroc,
+        result.aupros,
+        result.average_precision,
+        result.f1_max,
+        result.f1_max_threshold,
+        result.normal_moments,
+        result.anomalous_moments,
+        curve_fpr[:num_points],
+        curve_pro[:num_points],
     )

@@ -1,8 +1,9 @@
 """Numba kernels for the pixel metrics: AUROC, every AUPRO limit, AP and F1max in one pass, and the PRO curve.
 
-The caller sorts the normal pixels' scores (values only, in two halves sorted in parallel) and the
-anomalous pixels' scores together with their PRO weights, all ascending. Tied scores form one curve point,
-exactly as the MVTec AD evaluation and scikit-learn do.
+The metrics (`count_normal_scores`, `group_anomalous`, `counts_walk`) need only the sorted distinct anomalous
+scores and, at each of them, how many normal scores lie above and tie: tied scores form one curve point,
+exactly as the MVTec AD evaluation and scikit-learn do. The full PRO curve (`pro_curve_points`) merges every
+sorted score.
 """
 
 from __future__ import annotations
@@ -99,120 +100,6 @@ def _add_segment(
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_above(sorted_values: NDArray[Any], value: float, inclusive: bool, previous: int) -> int:
-    """Number of elements > `value` (>= if `inclusive`) in an ascending array, by galloping search.
-
-    `previous` is the count for a larger query value, so the answer is at least `previous`: the search
-    gallops down from there, which costs O(log distance) and touches memory close to the last query.
-    """
-    size = sorted_values.shape[0]
-    # Find the first index `hi` such that every element from `hi` on is above the value.
-    hi = size - previous
-    step = 1
-    lo = hi - step
-    while lo >= 0 and (sorted_values[lo] >= value if inclusive else sorted_values[lo] > value):
-        hi = lo
-        step *= 2
-        lo = hi - step
-    lo = max(lo, -1)
-    # Invariant: sorted_values[lo] is not above the value (or lo == -1), sorted_values[hi:] are all above.
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if sorted_values[mid] >= value if inclusive else sorted_values[mid] > value:
-            hi = mid
-        else:
-            lo = mid
-    return size - hi
-
-
-@numba.njit(cache=True, nogil=True)
-def anomalous_score_walk(
-    neg_a: NDArray[Any],
-    neg_b: NDArray[Any],
-    pos_scores: NDArray[Any],
-    pos_weights: NDArray[np.float64],
-    num_regions: float,
-    fpr_limits: NDArray[np.float64],
-) -> tuple[np.int64, NDArray[np.float64], float, float, float]:
-    """Pixel AUROC, AUPRO areas, AP and F1max from the distinct anomalous scores alone.
-
-    Between two distinct anomalous scores the PRO curve is flat while the FPR grows, so its area there is
-    width * height whatever the normal scores in between: only the numbers of normal pixels above and tied
-    with each anomalous score matter, found by galloping search in the sorted normal scores. This visits the
-    P anomalous pixels (plus O(log) per distinct score) instead of every pixel.
-
-    The same counts give the precision-recall quantities at each distinct anomalous score t, where
-    TP = anomalous pixels >= t and FP = normal pixels >= t. Recall changes only there, so average precision
-    is the sum over them of (recall step) * precision. F1 = 2 TP / (TP + FP + P) is also maximal at one of
-    them: between two of them TP is constant while FP only grows as the threshold falls.
-
-    Args:
-        neg_a, neg_b: scores of normal pixels, each sorted ascending.
-        pos_scores: scores of anomalous pixels sorted ascending, with `pos_weights` (1 / region size) aligned.
-        num_regions: number of regions R in the whole set.
-        fpr_limits: AUPRO FPR limits, each in (0, 1].
-
-    Returns:
-        (twice_auc_numerator, pro_areas, average_precision, f1_max, f1_max_threshold): pixel AUROC =
-        twice_auc_numerator / (2 * P * num_normal); the un-normalized PRO areas up to each limit (divide by
-        the limit); AP in float64; the largest F1 and the lowest threshold reaching it.
-    """
-    num_neg = neg_a.shape[0] + neg_b.shape[0]
-    num_pos = pos_scores.shape[0]
-    num_limits = fpr_limits.shape[0]
-    areas = np.zeros(num_limits, dtype=np.float64)
-    done = np.zeros(num_limits, dtype=np.bool_)
-    twice_auc = np.int64(0)
-    pro_sum = 0.0
-    x_prev = 0.0
-    y_prev = 0.0
-    at_or_above_a = 0
-    at_or_above_b = 0
-    average_precision = 0.0
-    f1_best = -1.0
-    f1_threshold = 0.0
-    true_positives = 0
-    ip = num_pos - 1
-    while ip >= 0:
-        value = pos_scores[ip]
-        d_tp = 0
-        d_pro = 0.0
-        while ip >= 0 and pos_scores[ip] == value:
-            d_pro += pos_weights[ip]
-            ip -= 1
-            d_tp += 1
-        above_a = _count_above(neg_a, value, False, at_or_above_a)
-        above_b = _count_above(neg_b, value, False, at_or_above_b)
-        at_or_above_a = _count_above(neg_a, value, True, above_a)
-        at_or_above_b = _count_above(neg_b, value, True, above_b)
-        above = above_a + above_b
-        at_or_above = at_or_above_a + at_or_above_b
-        tied = at_or_above - above
-        # Mann-Whitney: each normal pixel below counts 2 (one pair), each tied one counts 1 (half a pair).
-        twice_auc += np.int64(d_tp) * np.int64(2 * (num_neg - at_or_above) + tied)
-        # Precision and recall at this threshold, from exact integer counts.
-        true_positives += d_tp
-        average_precision += (d_tp / num_pos) * (true_positives / (true_positives + at_or_above))
-        f1 = 2.0 * true_positives / (true_positives + at_or_above + num_pos)
-        if f1 >= f1_best:  # >=: on ties, the lower threshold met later wins, as anomalib's argmax does
-            f1_best = f1
-            f1_threshold = np.float64(value)
-        # The curve runs flat from the previous point to the normal pixels above this score, then steps to
-        # the point of this score (normal pixels tied with it move it right, anomalous ones up).
-        x_above = min(above / num_neg, 1.0)
-        _add_segment(x_prev, y_prev, x_above, y_prev, fpr_limits, areas, done)
-        pro_sum += d_pro
-        x = min(at_or_above / num_neg, 1.0)
-        y = min(pro_sum / num_regions, 1.0)
-        _add_segment(x_above, y_prev, x, y, fpr_limits, areas, done)
-        x_prev = x
-        y_prev = y
-    # Flat to the last real point (1, y), then the appended (1, 1) adds no area.
-    _add_segment(x_prev, y_prev, 1.0, y_prev, fpr_limits, areas, done)
-    return twice_auc, areas, average_precision, f1_best, f1_threshold
-
-
-@numba.njit(cache=True, nogil=True)
 def split_by_mask(
     values: NDArray[Any], mask: NDArray[np.bool_], normal_out: NDArray[Any], anomalous_out: NDArray[Any]
 ) -> None:
@@ -263,3 +150,227 @@ def shifted_moments(values: NDArray[Any], shift: float, is_sorted: bool) -> tupl
         minimum = min(minimum, value)
         maximum = max(maximum, value)
     return total, squares, minimum, maximum
+
+
+@numba.njit(cache=True, nogil=True)
+def counts_walk(
+    between: NDArray[np.int64],
+    tied: NDArray[np.int64],
+    num_positive: NDArray[np.int64],
+    pro_weight: NDArray[np.float64],
+    distinct: NDArray[Any],
+    num_regions: float,
+    fpr_limits: NDArray[np.float64],
+) -> tuple[np.int64, NDArray[np.float64], float, float, float]:
+    """Pixel AUROC, AUPRO areas, AP and F1max from the normal scores' counts at each distinct anomalous score.
+
+    The same walk as `anomalous_score_walk`, from the top distinct anomalous score down, with the numbers of
+    normal scores above and tied at each taken from the counts of `count_normal_scores` instead of searches in
+    sorted arrays: the same points in the same order, so the same sums, bit for bit.
+
+    Args:
+        between, tied: from `count_normal_scores`, summed over every image.
+        num_positive: (M,) anomalous pixels at each distinct score; pro_weight: (M,) the sum of their weights.
+        distinct: (M,) the distinct anomalous scores, ascending.
+        num_regions: number of regions R in the whole set.
+        fpr_limits: AUPRO FPR limits, each in (0, 1].
+
+    Returns:
+        (twice_auc_numerator, pro_areas, average_precision, f1_max, f1_max_threshold): pixel AUROC =
+        twice_auc_numerator / (2 * P * num_normal); the un-normalized PRO areas up to each limit (divide by
+        the limit); AP in float64; the largest F1 and the lowest threshold reaching it.
+    """
+    size = distinct.shape[0]
+    num_neg = 0
+    for j in range(size + 1):
+        num_neg += between[j]
+    for j in range(size):
+        num_neg += tied[j]
+    num_pos = 0
+    for j in range(size):
+        num_pos += num_positive[j]
+    num_limits = fpr_limits.shape[0]
+    areas = np.zeros(num_limits, dtype=np.float64)
+    done = np.zeros(num_limits, dtype=np.bool_)
+    twice_auc = np.int64(0)
+    pro_sum = 0.0
+    x_prev = 0.0
+    y_prev = 0.0
+    average_precision = 0.0
+    f1_best = -1.0
+    f1_threshold = 0.0
+    true_positives = 0
+    above = int(between[size])
+    for j in range(size - 1, -1, -1):
+        at_or_above = above + int(tied[j])
+        d_tp = int(num_positive[j])
+        twice_auc += np.int64(d_tp) * np.int64(2 * (num_neg - at_or_above) + tied[j])
+        true_positives += d_tp
+        average_precision += (d_tp / num_pos) * (true_positives / (true_positives + at_or_above))
+        f1 = 2.0 * true_positives / (true_positives + at_or_above + num_pos)
+        if f1 >= f1_best:
+            f1_best = f1
+            f1_threshold = np.float64(distinct[j])
+        x_above = min(above / num_neg, 1.0)
+        _add_segment(x_prev, y_prev, x_above, y_prev, fpr_limits, areas, done)
+        pro_sum += pro_weight[j]
+        x = min(at_or_above / num_neg, 1.0)
+        y = min(pro_sum / num_regions, 1.0)
+        _add_segment(x_above, y_prev, x, y, fpr_limits, areas, done)
+        x_prev = x
+        y_prev = y
+        above = at_or_above + int(between[j])
+    _add_segment(x_prev, y_prev, 1.0, y_prev, fpr_limits, areas, done)
+    return twice_auc, areas, average_precision, f1_best, f1_threshold
+
+
+@numba.njit(cache=True, nogil=True)
+def group_anomalous(
+    sorted_scores: NDArray[Any], sorted_weights: NDArray[np.float64]
+) -> tuple[NDArray[Any], NDArray[np.int64], NDArray[np.float64]]:
+    """The distinct anomalous scores (ascending), how many pixels hold each, and the sum of their PRO weights.
+
+    Each sum is taken from the top of its run of tied scores down, the order the walk has always used, so that
+    the PRO areas stay the same bit for bit.
+    """
+    size = sorted_scores.shape[0]
+    num_distinct = 0
+    for i in range(size):
+        if i == 0 or sorted_scores[i] != sorted_scores[i - 1]:
+            num_distinct += 1
+    distinct = np.empty(num_distinct, dtype=sorted_scores.dtype)
+    counts = np.zeros(num_distinct, dtype=np.int64)
+    weights = np.zeros(num_distinct, dtype=np.float64)
+    j = num_distinct
+    ip = size - 1
+    while ip >= 0:
+        j -= 1
+        value = sorted_scores[ip]
+        distinct[j] = value
+        d_pro = 0.0
+        while ip >= 0 and sorted_scores[ip] == value:
+            d_pro += sorted_weights[ip]
+            counts[j] += 1
+            ip -= 1
+        weights[j] = d_pro
+    return distinct, counts, weights
+
+
+_SIGN = np.uint32(0x80000000)
+_ALL = np.uint32(0xFFFFFFFF)
+
+
+@numba.njit(cache=True, nogil=True)
+def radix_sort_float32(values: NDArray[np.float32], scratch: NDArray[np.float32]) -> None:
+    """Sort float32 `values` ascending in place (LSD radix sort, 3 passes of 11 bits), like ``np.sort``.
+
+    Each float is mapped to an unsigned key of the same order (sign bit flipped for positives, every bit for
+    negatives), so the sort is exact for every finite value; -0.0 sorts just before +0.0, which compare equal,
+    as ``np.sort`` may also place them. `scratch` is work space of at least the same size. Measured here at 4.5
+    ms per million scores, against 45 ms for ``np.sort`` (this machine's numpy does not use its vector sort).
+    """
+    size = values.shape[0]
+    if size < 2:
+        return
+    keys = values.view(np.uint32)
+    other = scratch[:size].view(np.uint32)
+    for i in range(size):
+        key = keys[i]
+        keys[i] = key ^ _ALL if key & _SIGN else key | _SIGN
+    source = keys
+    target = other
+    counts = np.empty(2049, dtype=np.int64)
+    for shift in (0, 11, 22):
+        counts[:] = 0
+        for i in range(size):
+            counts[((source[i] >> shift) & 2047) + 1] += 1
+        for digit in range(2048):
+            counts[digit + 1] += counts[digit]
+        for i in range(size):
+            digit = (source[i] >> shift) & 2047
+            target[counts[digit]] = source[i]
+            counts[digit] += 1
+        source, target = target, source
+    # Three passes leave the sorted keys in the scratch: map them back into `values`.
+    for i in range(size):
+        key = source[i]
+        keys[i] = key ^ _SIGN if key & _SIGN else key ^ _ALL
+
+
+@numba.njit(cache=True, nogil=True)
+def partition_by_mask(values: NDArray[Any], mask: NDArray[np.bool_], scratch: NDArray[Any]) -> int:
+    """Reorder one image's scores in place: the normal ones first (mask False), then the anomalous ones, each
+    in their row-major order. Returns the number of normal scores. `scratch` holds at least the anomalous ones.
+    """
+    num_normal = 0
+    num_anomalous = 0
+    for p in range(values.shape[0]):
+        if mask[p]:
+            scratch[num_anomalous] = values[p]
+            num_anomalous += 1
+        else:
+            values[num_normal] = values[p]  # never ahead of p: nothing unread is overwritten
+            num_normal += 1
+    for k in range(num_anomalous):
+        values[num_normal + k] = scratch[k]
+    return num_normal
+
+
+@numba.njit(cache=True, nogil=True)
+def _gallop(values: NDArray[Any], target: float, start: int, strict: bool) -> int:
+    """The first index >= `start` whose value is >= `target` (> `target` if `strict`), in an ascending array.
+
+    Galloping from `start` (1, 2, 4, ... steps, then a binary search) costs O(log distance): cheap when the
+    answer is near, as it is when two sorted arrays are merged where they interleave.
+    """
+    size = values.shape[0]
+    if start >= size or (values[start] > target if strict else values[start] >= target):
+        return start
+    low = start  # values[low] is before the answer
+    step = 1
+    high = start + step
+    while high < size and (values[high] <= target if strict else values[high] < target):
+        low = high
+        step *= 2
+        high = start + step
+    high = min(high, size)
+    while high - low > 1:  # values[low] before the answer, values[high] (or the end) at or after it
+        mid = (low + high) // 2
+        if values[mid] <= target if strict else values[mid] < target:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+@numba.njit(cache=True, nogil=True)
+def merge_count(
+    sorted_normal: NDArray[Any], distinct: NDArray[Any], between: NDArray[np.int64], tied: NDArray[np.int64]
+) -> None:
+    """Place one image's sorted normal scores among the sorted distinct anomalous scores, by merging the two.
+
+    A galloping merge: each step jumps over a whole run of normal scores that falls in one interval between two
+    distinct anomalous scores (or ties one), and over the distinct scores that no normal score falls between,
+    so its cost grows with the number of runs, not of scores.
+
+    Args:
+        sorted_normal: (P,) one image's normal scores, ascending.
+        distinct: (M,) the distinct anomalous scores of the whole set, ascending, M >= 1.
+        between: int64 (M + 1,), incremented: between[j] counts normal scores strictly between distinct[j - 1]
+            and distinct[j] (below distinct[0] for j = 0, above distinct[M - 1] for j = M).
+        tied: int64 (M,), incremented: tied[j] counts normal scores equal to distinct[j].
+    """
+    size = sorted_normal.shape[0]
+    num_distinct = distinct.shape[0]
+    p = 0
+    j = 0
+    while p < size:
+        value = sorted_normal[p]
+        j = _gallop(distinct, value, j, False)  # the first distinct score >= value
+        if j < num_distinct and distinct[j] == value:
+            end = _gallop(sorted_normal, value, p, True)  # past the normal scores equal to it
+            tied[j] += end - p
+        else:
+            end = _gallop(sorted_normal, distinct[j], p, False) if j < num_distinct else size
+            between[j] += end - p
+        p = end

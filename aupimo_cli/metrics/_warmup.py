@@ -15,17 +15,14 @@ import numpy as np
 
 def warm_kernels(dtype: Any = np.float32) -> None:
     """Call every kernel the command line uses once, on tiny arrays of the types it will pass."""
+    from ._pass import pixel_pass
     from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram, masked_counts_at_or_above
-    from ._pixel_kernels import anomalous_score_walk, shifted_moments, split_by_mask
 
     values = np.linspace(0, 1, 8, dtype=dtype)
     mask = np.zeros(8, dtype=np.bool_)
     mask[::2] = True
-    normal = np.empty(4, dtype=dtype)
-    anomalous = np.empty(4, dtype=dtype)
-    split_by_mask(values, mask, normal, anomalous)
-    shifted_moments(values, 0.5, True)
-    anomalous_score_walk(normal[:2], normal[2:], anomalous, np.ones(4), 1.0, np.array([0.3, 0.05]))
+    # Every kernel of the shared pixel pass, with the types of the command line (float32 maps, bool masks).
+    pixel_pass([values.reshape(2, 4)], [mask.reshape(2, 4)], (0.3, 0.05))
     thresholds = np.linspace(0, 1, 4, dtype=dtype)
     hist = np.zeros(5, dtype=np.int64)
     add_to_histogram(values, thresholds, hist)

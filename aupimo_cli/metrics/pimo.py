@@ -294,31 +294,38 @@ def thresh_index_at_fpr(shared_fpr: NDArray[np.float64], fpr_level: float, bound
 
 
 def _per_image_tprs(
-    maps: Sequence[NDArray[Any]],
-    masks: Sequence[NDArray[np.bool_]],
-    image_classes: NDArray[np.int32],
-    thresholds: NDArray[Any],
-    first: int,
-    last: int,
+    anomalous_values: Sequence[NDArray[Any] | None], thresholds: NDArray[Any], first: int, last: int
 ) -> NDArray[np.float64]:
     """TPRs (N, last - first + 1) of every image for thresholds first..last; NaN rows for normal images.
+
+    Args:
+        anomalous_values: per image, its anomalous pixels' scores (any order), or None for a normal image.
 
     Anomalous images run on two threads (the kernel releases the GIL).
     """
     from ._pimo_kernels import masked_counts_at_or_above
 
     def tpr(index: int) -> NDArray[np.float64]:
-        values = np.ascontiguousarray(maps[index], dtype=thresholds.dtype).ravel()
-        mask = np.ascontiguousarray(masks[index]).ravel()
-        counts = masked_counts_at_or_above(values, mask, thresholds, first, last)
-        return counts.astype(np.float64) / float(np.count_nonzero(mask))
+        values = np.ascontiguousarray(anomalous_values[index], dtype=thresholds.dtype).ravel()
+        counts = masked_counts_at_or_above(values, np.ones(values.size, dtype=np.bool_), thresholds, first, last)
+        return counts.astype(np.float64) / float(values.size)
 
-    tprs = np.full((len(maps), last - first + 1), np.nan, dtype=np.float64)
-    anomalous = np.flatnonzero(image_classes == 1)
+    tprs = np.full((len(anomalous_values), last - first + 1), np.nan, dtype=np.float64)
+    anomalous = [index for index, values in enumerate(anomalous_values) if values is not None]
     with ThreadPoolExecutor(max_workers=2) as pool:
         for index, image_tpr in zip(anomalous, pool.map(tpr, anomalous), strict=True):
             tprs[index] = image_tpr
     return tprs
+
+
+def _anomalous_values(
+    map_list: Sequence[NDArray[Any]], mask_list: Sequence[NDArray[np.bool_]], image_classes: NDArray[np.int32]
+) -> list[NDArray[Any] | None]:
+    """Each anomalous image's anomalous scores (``map[mask]``), None for normal images."""
+    return [
+        amap[mask] if image_class == 1 else None
+        for amap, mask, image_class in zip(map_list, mask_list, image_classes, strict=True)
+    ]
 
 
 def _split_classes(
@@ -390,7 +397,7 @@ def pimo_curves(maps: Any, masks: Any, *, num_thresholds: int = DEFAULT_NUM_THRE
     normal_maps = [m for m, c in zip(map_list, image_classes, strict=True) if c == 0]
     thresholds = linspace_thresholds(normal_maps, num_thresholds, dtype)
     shared_fpr = _shared_fpr(normal_maps, thresholds)
-    tprs = _per_image_tprs(map_list, mask_list, image_classes, thresholds, 0, num_thresholds - 1)
+    tprs = _per_image_tprs(_anomalous_values(map_list, mask_list, image_classes), thresholds, 0, num_thresholds - 1)
     return PIMOResult(thresholds=thresholds, shared_fpr=shared_fpr, per_image_tprs=tprs, image_classes=image_classes)
 
 
@@ -424,13 +431,48 @@ def aupimo(
         RuntimeWarning: a bound is not reached within a relative 1e-2, non-finite log-FPR points were
         dropped, or the integral has fewer than 300 points.
     """
+    map_list, mask_list, image_classes, dtype = _split_classes(maps, masks, need_anomalous=True)
+    normal_maps = [m for m, c in zip(map_list, image_classes, strict=True) if c == 0]
+    return aupimo_of_values(
+        normal_maps,
+        _anomalous_values(map_list, mask_list, image_classes),
+        dtype,
+        fpr_bounds=fpr_bounds,
+        num_thresholds=num_thresholds,
+        force=force,
+        paths=paths,
+    )
+
+
+def aupimo_of_values(
+    normal_images: Sequence[NDArray[Any]],
+    anomalous_values: Sequence[NDArray[Any] | None],
+    dtype: np.dtype[Any],
+    *,
+    fpr_bounds: tuple[float, float] = DEFAULT_FPR_BOUNDS,
+    num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
+    force: bool = False,
+    paths: Sequence[str] | None = None,
+) -> AUPIMOResult:
+    """`aupimo` from the scores alone, in any order: what it needs of the maps and masks.
+
+    Args:
+        normal_images: the scores of every pixel of each normal image (at least one), in image order.
+        anomalous_values: per image (normal ones included, in order), its anomalous pixels' scores, or None
+            for a normal image.
+        dtype: the float dtype of the thresholds (the maps' work dtype).
+        fpr_bounds, num_thresholds, force, paths: as in `aupimo`.
+
+    Raises:
+        FPRBoundUnreachableError, MetricInputError: as `aupimo`.
+    """
     num_thresholds = _validate_num_thresholds(num_thresholds)
     lower_bound, upper_bound = _validate_fpr_bounds(fpr_bounds)
-    map_list, mask_list, image_classes, dtype = _split_classes(maps, masks, need_anomalous=True)
-    if paths is not None and len(paths) != len(map_list):
-        msg = f"Got {len(paths)} paths for {len(map_list)} images."
+    image_classes = np.array([values is not None for values in anomalous_values], dtype=np.int32)
+    if paths is not None and len(paths) != len(anomalous_values):
+        msg = f"Got {len(paths)} paths for {len(anomalous_values)} images."
         raise MetricInputError(msg)
-    normal_maps = [m for m, c in zip(map_list, image_classes, strict=True) if c == 0]
+    normal_maps = list(normal_images)
     thresholds = linspace_thresholds(normal_maps, num_thresholds, dtype)
     shared_fpr = _shared_fpr(normal_maps, thresholds)
 
@@ -484,9 +526,9 @@ def aupimo(
             stacklevel=2,
         )
 
-    tprs = _per_image_tprs(map_list, mask_list, image_classes, thresholds, first, last)
+    tprs = _per_image_tprs(anomalous_values, thresholds, first, last)
     normalization = math.log(upper_bound / lower_bound)
-    aupimos = np.full(len(map_list), np.nan, dtype=np.float64)
+    aupimos = np.full(len(anomalous_values), np.nan, dtype=np.float64)
     for i in np.flatnonzero(image_classes == 1):
         tpr_ascending_fpr = tprs[i, ::-1][finite]
         aupimos[i] = np.trapezoid(tpr_ascending_fpr, x=log_fpr) / normalization

@@ -49,43 +49,6 @@ def pixel_pass_values(result: PixelPass, fpr_limits: Sequence[float]) -> dict[st
     return values
 
 
-def pixel_metrics_in_place(
-    map_buffer: NDArray[np.float32],
-    maps: Sequence[NDArray[np.float32]],
-    masks: Sequence[NDArray[np.bool_]],
-    fpr_limits: Sequence[float] = DEFAULT_FPR_LIMITS,
-    *,
-    walk: bool = True,
-) -> PixelPass:
-    """The shared pixel pass, sorting inside the maps' own memory instead of a copy: **it destroys the maps**.
-
-    For callers that own their maps, such as the command line, which computes everything else first. It
-    saves a float32 copy of every score (the largest allocation of `pixel_metrics`).
-
-    Args:
-        map_buffer: flat float32 buffer of which `maps` are consecutive C-contiguous views, in order from
-            its start.
-        maps, masks, fpr_limits: as in `pixel_metrics`.
-        walk: sort and walk; when False, only the moments of the scores (see `_pass.pixel_pass`).
-    """
-    map_list, mask_list = validate_pair(maps, masks)
-    if map_buffer.dtype != np.float32 or map_buffer.ndim != 1:
-        raise ValueError("`map_buffer` must be a flat float32 array.")
-    base = map_buffer.__array_interface__["data"][0]
-    offset = 0
-    for index, amap in enumerate(map_list):
-        if (
-            amap.dtype != np.float32
-            or not amap.flags.c_contiguous
-            or (amap.__array_interface__["data"][0] != base + 4 * offset)
-        ):
-            raise ValueError(f"`maps[{index}]` is not the next float32 view of `map_buffer`.")
-        offset += amap.size
-    if offset > map_buffer.size:
-        raise ValueError("`maps` extend past the end of `map_buffer`.")
-    return pixel_pass(map_list, mask_list, fpr_limits, walk=walk, normal_buffer=map_buffer)
-
-
 def pixel_metrics(
     maps: MapsLike, masks: MasksLike, fpr_limits: Sequence[float] = DEFAULT_FPR_LIMITS
 ) -> dict[str, float]:

@@ -164,20 +164,33 @@ def category_name(maps_root: Path, given: str | None) -> str:
     return resolved.parent.name if resolved.name == "test" else resolved.name
 
 
-def _sha256_file(path: Path) -> str:
+def _size_and_sha256(path: Path) -> tuple[int, str]:
+    """(size in bytes, SHA-256 hex) of a file, read in blocks."""
     digest = hashlib.sha256()
+    size = 0
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            size += len(block)
+    return size, digest.hexdigest()
 
 
-def input_fingerprint(maps_root: Path, masks_root: Path, pairs: Sequence[ImagePair]) -> tuple[str, int]:
+def input_fingerprint(
+    maps_root: Path,
+    masks_root: Path,
+    pairs: Sequence[ImagePair],
+    known: dict[Path, tuple[int, str]] | None = None,
+) -> tuple[str, int]:
     """SHA-256 over the sorted input files, each as relative path, size and SHA-256 of its content.
+
+    Args:
+        maps_root, masks_root, pairs: the files, as `find_pairs` found them.
+        known: (size, SHA-256) of files already read (`LoadedCategory.file_digests`), which are not read again.
 
     Returns:
         (``"sha256:<hex>"``, number of files hashed).
     """
+    known = known or {}
     files = [("maps/" + pair.map_path.relative_to(maps_root).as_posix(), pair.map_path) for pair in pairs]
     files += [
         ("masks/" + pair.mask_path.relative_to(masks_root).as_posix(), pair.mask_path)
@@ -185,11 +198,13 @@ def input_fingerprint(maps_root: Path, masks_root: Path, pairs: Sequence[ImagePa
         if pair.mask_path is not None
     ]
     files.sort()
+    missing = [path for _, path in files if path not in known]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        hashes = list(pool.map(_sha256_file, [path for _, path in files]))
+        read = dict(zip(missing, pool.map(_size_and_sha256, missing), strict=True))
     digest = hashlib.sha256()
-    for (name, path), content_hash in zip(files, hashes, strict=True):
-        digest.update(f"{name}\t{path.stat().st_size}\t{content_hash}\n".encode())
+    for name, path in files:
+        size, content_hash = known[path] if path in known else read[path]
+        digest.update(f"{name}\t{size}\t{content_hash}\n".encode())
     return "sha256:" + digest.hexdigest(), len(files)
 
 
@@ -208,6 +223,32 @@ def _library_versions() -> dict[str, str]:
     }
 
 
+def split_while_loading() -> Callable[[int, np.ndarray, np.ndarray], tuple[int, float]]:
+    """A `load_category` hook that splits and sorts each map's scores in place (`metrics._pass.ImageSplitter`) on
+    the loader thread, while the next files are read; it returns (number of normal pixels, image score: the
+    map's maximum). The maps' spatial layout is gone afterwards: every metric needs only
+    the split scores."""
+    import threading
+
+    from ..metrics._pass import ImageSplitter
+
+    local = threading.local()
+
+    def split(index: int, amap: np.ndarray, mask: np.ndarray) -> tuple[int, float]:
+        splitter = getattr(local, "splitter", None)
+        if splitter is None:
+            splitter = local.splitter = ImageSplitter()
+        flat = amap.reshape(-1)
+        num_normal = splitter.split_image(flat, mask)
+        # The maximum from the split: the last normal score (sorted) or the largest of the few anomalous ones.
+        candidates = [float(flat[num_normal - 1])] if num_normal else []
+        if num_normal < flat.size:
+            candidates.append(float(flat[num_normal:].max()))
+        return num_normal, max(candidates)
+
+    return split
+
+
 def _compute_metrics(
     loaded: LoadedCategory, labels: np.ndarray, options: EvaluateOptions, progress: Progress, notes: list[str]
 ) -> tuple[PassResults, dict[str, float | None]]:
@@ -218,12 +259,15 @@ def _compute_metrics(
     Returns:
         (what the passes computed, every requested metric's value by summary key).
     """
-    from ..metrics import aupimo
-    from ..metrics.pro import pixel_metrics_in_place
+    from ..metrics._pass import split_from_flats, split_pixel_pass
+    from ..metrics.pimo import aupimo_of_values
 
     num_anomalous = int(labels.sum())
     num_normal = labels.size - num_anomalous
-    image_scores = np.array([float(amap.max()) for amap in loaded.maps], dtype=np.float64)
+    # The loader split and sorted each map's scores as it arrived (`split_while_loading`).
+    num_normals = [num for num, _ in loaded.after_map_results]
+    image_scores = np.array([score for _, score in loaded.after_map_results], dtype=np.float64)
+    split = split_from_flats([amap.reshape(-1) for amap in loaded.maps], num_normals, loaded.masks, image_scores)
 
     if num_anomalous == 0:
         raise InputError(
@@ -250,9 +294,13 @@ def _compute_metrics(
             progress.stage("AUPIMO")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
-                aupimo_result = aupimo(
-                    loaded.maps,
-                    loaded.masks,
+                aupimo_result = aupimo_of_values(
+                    [normal for normal, label in zip(split.normal, labels, strict=True) if label == 0],
+                    [
+                        anomalous if label == 1 else None
+                        for anomalous, label in zip(split.anomalous, labels, strict=True)
+                    ],
+                    split.normal[0].dtype,
                     fpr_bounds=options.fpr_bounds,
                     num_thresholds=options.num_thresholds,
                     force=options.force,
@@ -261,10 +309,7 @@ def _compute_metrics(
             notes.extend(f"AUPIMO: {warning.message}" for warning in caught)
         if passes & {PIXEL_PASS, MOMENTS}:
             progress.stage("pixel metrics")
-            # Last, as it sorts inside the maps' memory and so consumes them.
-            pixel = pixel_metrics_in_place(
-                loaded.map_buffer, loaded.maps, loaded.masks, fpr_limits=limits, walk=PIXEL_PASS in passes
-            )
+            pixel = split_pixel_pass(split, limits, walk=PIXEL_PASS in passes)
         results = PassResults(image_scores, labels, pixel, aupimo_result, limits)
         values = metric_values(options.metrics, results)
     except MetricInputError as error:  # any other exception from the core is a bug, reported as one
@@ -317,6 +362,7 @@ def evaluate_category(
         progress=progress.advance,
         before_maps=memory_guard(max_memory_bytes),
         max_decoded_bytes=max_memory_bytes,
+        after_map=split_while_loading(),
     )
     if loaded.num_aspect_changed:
         notes.append(
@@ -335,7 +381,7 @@ def evaluate_category(
     aupimo_result = results.aupimo
 
     progress.stage("fingerprinting inputs")
-    fingerprint, num_files = input_fingerprint(maps_root, masks_root, loaded.pairs)
+    fingerprint, num_files = input_fingerprint(maps_root, masks_root, loaded.pairs, loaded.file_digests)
     aupimos = aupimo_result.aupimos if aupimo_result is not None else None
     per_image: dict[str, list[Any]] = {
         "path": [pair.relpath for pair in loaded.pairs],
