@@ -7,6 +7,7 @@ files, instead of paying it when the metrics start.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -15,14 +16,28 @@ import numpy as np
 
 def warm_kernels(dtype: Any = np.float32) -> None:
     """Call every kernel the command line uses once, on tiny arrays of the types it will pass."""
-    from ._pass import pixel_pass
     from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram, masked_counts_at_or_above
+    from ._pixel_kernels import (
+        counts_walk,
+        group_anomalous,
+        merge_count,
+        partition_by_mask,
+        radix_sort_float32,
+        shifted_moments,
+    )
 
     values = np.linspace(0, 1, 8, dtype=dtype)
     mask = np.zeros(8, dtype=np.bool_)
     mask[::2] = True
-    # Every kernel of the shared pixel pass, with the types of the command line (float32 maps, bool masks).
-    pixel_pass([values.reshape(2, 4)], [mask.reshape(2, 4)], (0.3, 0.05))
+    scratch = np.empty(8, dtype=dtype)
+    num_normal = partition_by_mask(values, mask, scratch)
+    radix_sort_float32(values[:num_normal], scratch)
+    shifted_moments(values, 0.5, True)
+    distinct, counts, weights = group_anomalous(values[num_normal:], np.ones(8 - num_normal))
+    between = np.zeros(distinct.size + 1, dtype=np.int64)
+    tied = np.zeros(distinct.size, dtype=np.int64)
+    merge_count(values[:num_normal], distinct, between, tied)
+    counts_walk(between, tied, counts, weights, distinct, 1.0, np.array([0.3, 0.05]))
     thresholds = np.linspace(0, 1, 4, dtype=dtype)
     hist = np.zeros(5, dtype=np.int64)
     add_to_histogram(values, thresholds, hist)
@@ -30,8 +45,14 @@ def warm_kernels(dtype: Any = np.float32) -> None:
     masked_counts_at_or_above(values, mask, thresholds, 0, 3)
 
 
+def _warm_quietly() -> None:
+    # Only a head start: a kernel that fails here fails again, reported, where the metrics call it.
+    with contextlib.suppress(Exception):
+        warm_kernels()
+
+
 def warm_kernels_in_background() -> threading.Thread:
     """Start `warm_kernels` in a daemon thread; join it before timing-sensitive work, or not at all."""
-    thread = threading.Thread(target=warm_kernels, name="aupimo-numba-warmup", daemon=True)
+    thread = threading.Thread(target=_warm_quietly, name="aupimo-numba-warmup", daemon=True)
     thread.start()
     return thread
