@@ -12,6 +12,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Compile the numba kernels once, at install, as a compiled package would: the first run is then warm.
+	$(BIN)/python -m aupimo_cli.metrics._warmup
 	touch $(STAMP)
 
 ## demo: evaluate the shipped sample category and show the summary table

@@ -4,12 +4,14 @@ Cases, written to disk once (float32 TIFF maps, 0/255 PNG masks):
 - ``screw``: MVTec AD screw-sized, 41 good + 119 defective, maps 256x256, masks 1024x1024;
 - ``visa``: VisA-sized, 100 good + 100 defective, maps 256x256, masks 1000x1500 (H x W).
 
-For each case, each run a fresh process:
-- load-only: read every map and resize it to full resolution, read every mask (the tool's own loader);
-- ``aupimo evaluate`` on the same folders, all metrics;
+For each case, each run a fresh process, the two interleaved (load-only, evaluate, load-only, ...):
+- load-only: read every map and resize it to full resolution, read every mask (the tool's own loader,
+  ``load_category(find_pairs(...))``);
+- ``aupimo evaluate`` on the same folders, with the default metrics (every registered one);
 
-and it prints wall time, peak RSS, the maps' float32 size and the ratio evaluate / load-only (best of
---repeat). Both start warm (numba cache filled, files in the page cache) after one untimed evaluate.
+and it prints the median wall time and peak RSS of --repeat runs of each, the maps' float32 size (N * H * W * 4
+bytes at full resolution) and the ratio of the medians evaluate / load-only. Both start warm (numba cache
+filled, files in the page cache) after one untimed evaluate.
 It also times ``aupimo --help`` and the cold start: ``evaluate`` on the sample data right after the numba
 cache is deleted, as in a fresh venv, against the same run warm.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -76,17 +79,20 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
                 "--quiet"]  # fmt: skip
     load_only = [sys.executable, "-c", LOAD_ONLY, str(folder / "maps"), str(folder / "masks")]
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)  # warm: numba cache and page cache
-    loads = [run_child(load_only) for _ in range(repeat)]
-    evaluates = [run_child(evaluate) for _ in range(repeat)]
-    load_s, load_rss = min(loads)
-    evaluate_s, evaluate_rss = min(evaluates)
+    loads, evaluates = [], []
+    for _ in range(repeat):  # interleaved, so that a slow spell of the machine hits both alike
+        loads.append(run_child(load_only))
+        evaluates.append(run_child(evaluate))
+    load_s, load_rss = (statistics.median(values) for values in zip(*loads, strict=True))
+    evaluate_s, evaluate_rss = (statistics.median(values) for values in zip(*evaluates, strict=True))
     print(f"\n{name}: {num_images} images, masks {height}x{width}, maps 256x256; full-resolution maps "
           f"{maps_gib:.2f} GiB float32")  # fmt: skip
-    print(f"{'run (best of ' + str(repeat) + ')':40s} {'seconds':>8s} {'peak RSS':>12s} {'RSS/maps':>9s}")
+    print(f"{'run (median of ' + str(repeat) + ')':40s} {'seconds':>8s} {'peak RSS':>12s} {'RSS/maps':>9s}")
     print(f"{'load-only (read + resize + masks)':40s} {load_s:8.2f} {load_rss:8.2f} GiB {load_rss / maps_gib:9.2f}")
-    print(f"{'aupimo evaluate (all metrics)':40s} {evaluate_s:8.2f} {evaluate_rss:8.2f} GiB "
+    print(f"{'aupimo evaluate (default metrics)':40s} {evaluate_s:8.2f} {evaluate_rss:8.2f} GiB "
           f"{evaluate_rss / maps_gib:9.2f}")  # fmt: skip
-    print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x")
+    print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x  (runs: load "
+          f"{' '.join(f'{t:.2f}' for t, _ in loads)}; evaluate {' '.join(f'{t:.2f}' for t, _ in evaluates)})")  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
 
 
@@ -97,10 +103,10 @@ def bench_start(aupimo: str, root: Path) -> None:
               "--quiet"]  # fmt: skip
     removed = clear_numba_cache()
     cold_s = run_child(sample)[0]
-    warm_s = min(run_child(sample)[0] for _ in range(3))
+    warm_s = statistics.median(run_child(sample)[0] for _ in range(3))
     print(f"\naupimo --help (warm): {help_s:.2f} s")
     print(
-        f"evaluate on sample_data (20 images at 512x512): cold start {cold_s:.2f} s (numba cache of {removed} "
+        f"evaluate on sample_data (20 images at 1024x1024): cold start {cold_s:.2f} s (numba cache of {removed} "
         f"files deleted first, so every kernel compiles), warm {warm_s:.2f} s; compile cost {cold_s - warm_s:.2f} s"
     )
 
@@ -109,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path("bench_out"))
     parser.add_argument("--cases", default="screw,visa")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     aupimo = str(Path(sys.executable).parent / "aupimo")
     print(f"cores: {os.cpu_count()}, RAM: {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")

@@ -188,14 +188,17 @@ class ImageSplitter:
     def split_image(self, values: NDArray[Any], mask: NDArray[np.bool_]) -> int:
         """Reorder a flat, writable array of one image's scores in place: its normal scores first, sorted
         ascending, then its anomalous scores in row-major order; returns the number of normal scores."""
-        from ._pixel_kernels import partition_by_mask, radix_sort_float32
+        from ._pixel_kernels import split_and_sort
 
         scratch = self._work_space(values.size, values.dtype)
-        num_normal = int(partition_by_mask(values, mask.ravel(), scratch))
         if values.dtype == np.float32:
-            radix_sort_float32(values[:num_normal], scratch)
-        else:  # float64 work (maps not exact in float32): numpy's sort
-            values[:num_normal].sort()
+            return int(split_and_sort(values, mask.ravel(), scratch))
+        # float64 work (maps not exact in float32): numpy's partition and sort.
+        flat_mask = mask.ravel()
+        anomalous = values[flat_mask]
+        num_normal = values.size - anomalous.size
+        values[:num_normal] = np.sort(values[~flat_mask])
+        values[num_normal:] = anomalous
         return num_normal
 
 

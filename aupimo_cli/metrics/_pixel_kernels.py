@@ -261,7 +261,7 @@ _ALL = np.uint32(0xFFFFFFFF)
 
 
 @numba.njit(cache=True, nogil=True)
-def radix_sort_float32(values: NDArray[np.float32], scratch: NDArray[np.float32]) -> None:
+def _radix_sort_float32(values: NDArray[np.float32], scratch: NDArray[np.float32]) -> None:
     """Sort float32 `values` ascending in place (LSD radix sort, 3 passes of 11 bits), like ``np.sort``.
 
     Each float is mapped to an unsigned key of the same order (sign bit flipped for positives, every bit for
@@ -298,7 +298,7 @@ def radix_sort_float32(values: NDArray[np.float32], scratch: NDArray[np.float32]
 
 
 @numba.njit(cache=True, nogil=True)
-def partition_by_mask(values: NDArray[Any], mask: NDArray[np.bool_], scratch: NDArray[Any]) -> int:
+def _partition_by_mask(values: NDArray[Any], mask: NDArray[np.bool_], scratch: NDArray[Any]) -> int:
     """Reorder one image's scores in place: the normal ones first (mask False), then the anomalous ones, each
     in their row-major order. Returns the number of normal scores. `scratch` holds at least the anomalous ones.
     """
@@ -317,30 +317,14 @@ def partition_by_mask(values: NDArray[Any], mask: NDArray[np.bool_], scratch: ND
 
 
 @numba.njit(cache=True, nogil=True)
-def _gallop(values: NDArray[Any], target: float, start: int, strict: bool) -> int:
-    """The first index >= `start` whose value is >= `target` (> `target` if `strict`), in an ascending array.
-
-    Galloping from `start` (1, 2, 4, ... steps, then a binary search) costs O(log distance): cheap when the
-    answer is near, as it is when two sorted arrays are merged where they interleave.
+def split_and_sort(values: NDArray[Any], mask: NDArray[np.bool_], scratch: NDArray[Any]) -> int:
+    """Reorder one image's float32 scores in place: its normal scores first, sorted ascending
+    (`_radix_sort_float32`), then its anomalous scores in row-major order (`_partition_by_mask`); returns the
+    number of normal scores. `scratch`: work space of the image's size.
     """
-    size = values.shape[0]
-    if start >= size or (values[start] > target if strict else values[start] >= target):
-        return start
-    low = start  # values[low] is before the answer
-    step = 1
-    high = start + step
-    while high < size and (values[high] <= target if strict else values[high] < target):
-        low = high
-        step *= 2
-        high = start + step
-    high = min(high, size)
-    while high - low > 1:  # values[low] before the answer, values[high] (or the end) at or after it
-        mid = (low + high) // 2
-        if values[mid] <= target if strict else values[mid] < target:
-            low = mid
-        else:
-            high = mid
-    return high
+    num_normal = _partition_by_mask(values, mask, scratch)
+    _radix_sort_float32(values[:num_normal], scratch)
+    return num_normal
 
 
 @numba.njit(cache=True, nogil=True)
@@ -349,10 +333,6 @@ def merge_count(
 ) -> None:
     """Place one image's sorted normal scores among the sorted distinct anomalous scores, by merging the two.
 
-    A galloping merge: each step jumps over a whole run of normal scores that falls in one interval between two
-    distinct anomalous scores (or ties one), and over the distinct scores that no normal score falls between,
-    so its cost grows with the number of runs, not of scores.
-
     Args:
         sorted_normal: (P,) one image's normal scores, ascending.
         distinct: (M,) the distinct anomalous scores of the whole set, ascending, M >= 1.
@@ -360,17 +340,16 @@ def merge_count(
             and distinct[j] (below distinct[0] for j = 0, above distinct[M - 1] for j = M).
         tied: int64 (M,), incremented: tied[j] counts normal scores equal to distinct[j].
     """
-    size = sorted_normal.shape[0]
-    num_distinct = distinct.shape[0]
-    p = 0
-    j = 0
-    while p < size:
+    size = distinct.shape[0]
+    if sorted_normal.shape[0] == 0:
+        return
+    # Start at the image's lowest normal score: the distinct scores below it hold none of its scores.
+    j = np.searchsorted(distinct, sorted_normal[0])
+    for p in range(sorted_normal.shape[0]):
         value = sorted_normal[p]
-        j = _gallop(distinct, value, j, False)  # the first distinct score >= value
-        if j < num_distinct and distinct[j] == value:
-            end = _gallop(sorted_normal, value, p, True)  # past the normal scores equal to it
-            tied[j] += end - p
+        while j < size and distinct[j] < value:
+            j += 1
+        if j < size and distinct[j] == value:
+            tied[j] += 1
         else:
-            end = _gallop(sorted_normal, distinct[j], p, False) if j < num_distinct else size
-            between[j] += end - p
-        p = end
+            between[j] += 1

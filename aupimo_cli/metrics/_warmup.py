@@ -21,17 +21,15 @@ def warm_kernels(dtype: Any = np.float32) -> None:
         counts_walk,
         group_anomalous,
         merge_count,
-        partition_by_mask,
-        radix_sort_float32,
         shifted_moments,
+        split_and_sort,
     )
 
     values = np.linspace(0, 1, 8, dtype=dtype)
     mask = np.zeros(8, dtype=np.bool_)
     mask[::2] = True
     scratch = np.empty(8, dtype=dtype)
-    num_normal = partition_by_mask(values, mask, scratch)
-    radix_sort_float32(values[:num_normal], scratch)
+    num_normal = split_and_sort(values, mask, scratch)
     shifted_moments(values, 0.5, True)
     distinct, counts, weights = group_anomalous(values[num_normal:], np.ones(8 - num_normal))
     between = np.zeros(distinct.size + 1, dtype=np.int64)
@@ -56,3 +54,7 @@ def warm_kernels_in_background() -> threading.Thread:
     thread = threading.Thread(target=_warm_quietly, name="aupimo-numba-warmup", daemon=True)
     thread.start()
     return thread
+
+
+if __name__ == "__main__":  # `python -m aupimo_cli.metrics._warmup`: fill the numba cache, as `make` does at install
+    warm_kernels()
