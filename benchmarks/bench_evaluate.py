@@ -91,8 +91,9 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
     print(f"{'load-only (read + resize + masks)':40s} {load_s:8.2f} {load_rss:8.2f} GiB {load_rss / maps_gib:9.2f}")
     print(f"{'aupimo evaluate (default metrics)':40s} {evaluate_s:8.2f} {evaluate_rss:8.2f} GiB "
           f"{evaluate_rss / maps_gib:9.2f}")  # fmt: skip
-    print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x  (runs: load "
-          f"{' '.join(f'{t:.2f}' for t, _ in loads)}; evaluate {' '.join(f'{t:.2f}' for t, _ in evaluates)})")  # fmt: skip
+    load_runs = " ".join(f"{t:.2f}" for t, _ in loads)
+    evaluate_runs = " ".join(f"{t:.2f}" for t, _ in evaluates)
+    print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x  (runs: load {load_runs}; evaluate {evaluate_runs})")
     shutil.rmtree(out, ignore_errors=True)
 
 
