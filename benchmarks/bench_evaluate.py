@@ -8,9 +8,12 @@ For each case, each run a fresh process, the two interleaved (load-only, evaluat
 - load-only: read every map and resize it to full resolution, read every mask (the tool's own loader,
   ``load_category(find_pairs(...))``);
 - ``aupimo evaluate`` on the same folders, with the default metrics (every registered one);
+- ``aupimo evaluate --thresholds``: the same, plus the operating points at thresholds chosen once (by
+  ``aupimo calibrate``, untimed) on a validation set of 40 normal maps;
 
 and it prints the median wall time and peak RSS of --repeat runs of each, the maps' float32 size (N * H * W * 4
-bytes at full resolution) and the ratio of the medians evaluate / load-only. Both start warm (numba cache
+bytes at full resolution), the ratio of the medians evaluate / load-only and the cost of the operating points
+(evaluate --thresholds / evaluate). Both start warm (numba cache
 filled, files in the page cache) after one untimed evaluate.
 It also times ``aupimo --help`` and the cold start: ``evaluate`` on the sample data right after the numba
 cache is deleted, as in a fresh venv, against the same run warm.
@@ -71,6 +74,13 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
     if not (folder / "maps").is_dir():
         write_category(folder, spec["defects"], num_normal=spec["num_normal"], mask_shape=spec["mask_shape"],
                        map_shape=(256, 256))  # fmt: skip
+    if not (root / f"{name}_validation" / "maps").is_dir():
+        write_category(root / f"{name}_validation", {}, num_normal=40, mask_shape=spec["mask_shape"],
+                       map_shape=(256, 256), seed=1)  # fmt: skip
+    thresholds = root / f"{name}_thresholds.json"
+    subprocess.run([aupimo, "calibrate", str(root / f"{name}_validation" / "maps"), "--test-masks",
+                    str(folder / "masks"), "--soft-frr", "0.05", "--out", str(thresholds), "--overwrite", "--quiet"],
+                   check=True)  # fmt: skip
     num_images = spec["num_normal"] + sum(spec["defects"].values())
     height, width = spec["mask_shape"]
     maps_gib = num_images * height * width * 4 / 2**30
@@ -79,21 +89,29 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
                 "--quiet"]  # fmt: skip
     load_only = [sys.executable, "-c", LOAD_ONLY, str(folder / "maps"), str(folder / "masks")]
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)  # warm: numba cache and page cache
-    loads, evaluates = [], []
-    for _ in range(repeat):  # interleaved, so that a slow spell of the machine hits both alike
+    with_thresholds = [*evaluate, "--thresholds", str(thresholds)]
+    subprocess.run(with_thresholds, check=True, stdout=subprocess.DEVNULL)
+    loads, evaluates, operating = [], [], []
+    for _ in range(repeat):  # interleaved, so that a slow spell of the machine hits all alike
         loads.append(run_child(load_only))
         evaluates.append(run_child(evaluate))
+        operating.append(run_child(with_thresholds))
     load_s, load_rss = (statistics.median(values) for values in zip(*loads, strict=True))
     evaluate_s, evaluate_rss = (statistics.median(values) for values in zip(*evaluates, strict=True))
+    operating_s, operating_rss = (statistics.median(values) for values in zip(*operating, strict=True))
     print(f"\n{name}: {num_images} images, masks {height}x{width}, maps 256x256; full-resolution maps "
           f"{maps_gib:.2f} GiB float32")  # fmt: skip
     print(f"{'run (median of ' + str(repeat) + ')':40s} {'seconds':>8s} {'peak RSS':>12s} {'RSS/maps':>9s}")
     print(f"{'load-only (read + resize + masks)':40s} {load_s:8.2f} {load_rss:8.2f} GiB {load_rss / maps_gib:9.2f}")
     print(f"{'aupimo evaluate (default metrics)':40s} {evaluate_s:8.2f} {evaluate_rss:8.2f} GiB "
           f"{evaluate_rss / maps_gib:9.2f}")  # fmt: skip
+    print(f"{'aupimo evaluate --thresholds':40s} {operating_s:8.2f} {operating_rss:8.2f} GiB "
+          f"{operating_rss / maps_gib:9.2f}")  # fmt: skip
     load_runs = " ".join(f"{t:.2f}" for t, _ in loads)
     evaluate_runs = " ".join(f"{t:.2f}" for t, _ in evaluates)
+    operating_runs = " ".join(f"{t:.2f}" for t, _ in operating)
     print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x  (runs: load {load_runs}; evaluate {evaluate_runs})")
+    print(f"ratio evaluate --thresholds / evaluate: {operating_s / evaluate_s:.3f}x  (runs: {operating_runs})")
     shutil.rmtree(out, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from aupimo_cli.cli import app
 from aupimo_cli.errors import InputError
-from aupimo_cli.metrics.registry import REGISTRY, compared_keys, key_title, summary_keys
+from aupimo_cli.metrics.registry import REGISTRY, compared_keys, key_params, key_title, summary_keys
 from aupimo_cli.pipeline.config import options_table, parse_config, read_config, resolve_options
 from aupimo_cli.pipeline.evaluate import EvaluateOptions
 from aupimo_cli.synthetic import write_category
@@ -30,14 +30,16 @@ def run(*args: str | Path) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str]:
     """Two evaluate folders of the same category (the second with noisier maps) and the console output of the
-    first evaluation and of their comparison."""
+    first evaluation, at thresholds chosen on validation maps, and of their comparison."""
     root = tmp_path_factory.mktemp("registry")
     write_category(root / "data", {"crack": 3, "hole": 3}, num_normal=6, mask_shape=(96, 96), map_shape=(32, 32),
                    seed=5, anomaly_strength=(2.0, 6.0))  # fmt: skip
     write_category(root / "noisy", {"crack": 3, "hole": 3}, num_normal=6, mask_shape=(96, 96), map_shape=(32, 32),
                    seed=5, anomaly_strength=(0.5, 2.0))  # fmt: skip
+    write_category(root / "val", {}, num_normal=8, mask_shape=(96, 96), map_shape=(32, 32), seed=6)
     code, evaluate_stdout, stderr = run("evaluate", root / "data" / "maps", root / "data" / "masks", "--out",
-                                        root / "a", *SMALL)  # fmt: skip
+                                        root / "a", *SMALL, "--val-maps", root / "val" / "maps",
+                                        "--soft-frr", "0.3")  # fmt: skip
     assert code == 0, stderr
     code, _, stderr = run("evaluate", root / "noisy" / "maps", root / "data" / "masks", "--out", root / "b", *SMALL)
     assert code == 0, stderr
@@ -54,10 +56,10 @@ def test_every_metric_reaches_every_output(metric, two_models):
     code, help_text, _ = run("evaluate", "--help")
     assert code == 0 and metric.name in help_text
     assert metric.name in run("metrics")[1]
-    limits = (0.3, 0.05)
-    keys = metric.keys(limits)
+    params = key_params()
+    keys = metric.keys(params)
     summary = json.loads((out / "summary.json").read_text())
-    assert list(summary) == summary_keys(limits)
+    assert list(summary) == summary_keys(params)
     for key in keys:
         assert key in summary and summary[key] is not None, key
     header = next(csv.reader(io.StringIO((out / "summary.csv").read_text())))
@@ -69,13 +71,13 @@ def test_every_metric_reaches_every_output(metric, two_models):
     for column in metric.per_image_columns:
         assert column in columns
         assert pq.read_table(out / "per_image.parquet").column(column).null_count < summary["num_images"]
-    for result_file in metric.files(limits):
+    for result_file in metric.files(params):
         assert (out / result_file.path).is_file(), result_file.path
         if result_file.fields is not None:
             written = json.loads((out / result_file.path).read_text())
             assert written == {field: summary[key] for field, key in result_file.fields.items()}
     manifest = json.loads((out / "provenance.json").read_text())["manifest"]
-    assert all(result_file.path in manifest["files"] for result_file in metric.files(limits))
+    assert all(result_file.path in manifest["files"] for result_file in metric.files(params))
     # compare shows every compared key, in its table and files.
     compared = [key for key in keys if metric.compared(key)]
     comparison = json.loads((cmp / "compare.json").read_text())
@@ -95,7 +97,7 @@ def test_a_metric_left_out_writes_no_file_and_null_keys(tmp_path, two_models):
     summary = json.loads((partial / "summary.json").read_text())
     assert summary["pixel_ap"] == json.loads((out / "summary.json").read_text())["pixel_ap"]
     assert all(summary[key] is None for metric in REGISTRY if metric.name != "pixel_ap" for key in
-               metric.keys((0.3, 0.05)))  # fmt: skip
+               metric.keys(key_params()))  # fmt: skip
     assert sorted(p.name for p in partial.iterdir()) == [
         "per_image.parquet", "pixel_ap.json", "provenance.json", "summary.csv", "summary.json", "summary.md",
     ]  # fmt: skip

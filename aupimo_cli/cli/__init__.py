@@ -13,6 +13,7 @@ import typer
 from .. import __version__
 from ._common import AupimoCommand
 from .benchmark import BENCHMARK_EXAMPLES, benchmark
+from .calibrate import CALIBRATE_EXAMPLES, calibrate
 from .check import CHECK_EXAMPLES, check
 from .compare import COMPARE_EXAMPLES, compare
 from .evaluate import EVALUATE_EXAMPLES, evaluate
@@ -21,7 +22,7 @@ from .metrics import metrics_command
 app = typer.Typer(
     name="aupimo",
     help="Exact, fast evaluation of anomaly localization: pixel AUROC, AUPRO, per-image AUPIMO, AP and F1max from "
-    "saved anomaly maps.",
+    "saved anomaly maps, and operating points at thresholds chosen on validation.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -48,6 +49,7 @@ def _main(
 
 app.command(cls=AupimoCommand, epilog=EVALUATE_EXAMPLES)(evaluate)
 app.command(cls=AupimoCommand, epilog=BENCHMARK_EXAMPLES)(benchmark)
+app.command(cls=AupimoCommand, epilog=CALIBRATE_EXAMPLES)(calibrate)
 app.command(cls=AupimoCommand, epilog=COMPARE_EXAMPLES)(compare)
 app.command(cls=AupimoCommand, epilog=CHECK_EXAMPLES)(check)
 app.command(cls=AupimoCommand, name="metrics")(metrics_command)

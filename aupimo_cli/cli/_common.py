@@ -188,6 +188,7 @@ def evaluate_options(
     normal_dirs: str | None,
     force: bool | None,
     config: Path | None,
+    oracle_rates: str | None = None,
 ) -> tuple[Any, Any]:
     """The resolved `EvaluateOptions` (flags over the config file over the registry's defaults), and the config
     file read (None without one)."""
@@ -206,6 +207,162 @@ def evaluate_options(
         "num_thresholds": num_thresholds,
         "normal_dirs": None if normal_dirs is None else names(normal_dirs),
         "force": force,
+        "oracle_rates": None if oracle_rates is None else floats(oracle_rates, "--oracle-rates"),
     }
     config_file = read_config(config)
     return resolve_options(flags, config_file), config_file
+
+
+# Thresholds chosen on validation (DESIGN section 6), and CI gates.
+ThresholdsOption = Annotated[
+    Path | None,
+    typer.Option("--thresholds", help="thresholds.json from aupimo calibrate: measure the operating points at them."),
+]
+ValMapsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--val-maps", help="Validation maps: choose the thresholds on them (normal only, or with --val-masks)."
+    ),
+]
+ValMasksOption = Annotated[Path | None, typer.Option("--val-masks", help="Masks of the validation maps, if any.")]
+ValImagesOption = Annotated[
+    Path | None, typer.Option("--val-images", help="Validation images, whose headers give mask-less maps' size.")
+]
+FrrOption = Annotated[
+    float | None, typer.Option("--frr", help="Hard threshold at this validation false reject rate. [default: 0.01]")
+]
+SoftFrrOption = Annotated[
+    float | None, typer.Option("--soft-frr", help="Soft threshold at this larger FRR: parts in between go to review.")
+]
+FarOption = Annotated[
+    float | None, typer.Option("--far", help="Hard threshold at this validation false accept (escape) rate.")
+]
+F1AdaptiveOption = Annotated[
+    bool, typer.Option("--f1-adaptive", help="Hard threshold at the validation set's F1max (needs defective images).")
+]
+ManualThresholdOption = Annotated[float | None, typer.Option("--threshold", help="Hard threshold given as is.")]
+PixelRuleOption = Annotated[
+    str | None,
+    typer.Option("--pixel", help="Pixel threshold rule: mean+3std (MVTec AD 2), fpr (with --pixel-fpr) or none."),
+]
+PixelFprOption = Annotated[
+    float | None, typer.Option("--pixel-fpr", help="Pixel threshold at this FPR of the validation normal pixels.")
+]
+OracleRatesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--oracle-rates",
+        help="Rates n of the test-set (optimistic) PGn, PBn and FRR at FAR = n. [default: 0.01,0.05]",
+    ),
+]
+FailUnderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fail-under",
+        help="KEY=VALUE: exit 4 (after writing) when the summary's KEY is under VALUE, or null. Repeatable.",
+    ),
+]
+FailOverOption = Annotated[
+    list[str] | None,
+    typer.Option("--fail-over", help="KEY=VALUE: exit 4 (after writing) when KEY is over VALUE, or null. Repeatable."),
+]
+
+
+def policy_from_flags(
+    frr: float | None,
+    soft_frr: float | None,
+    far: float | None,
+    f1_adaptive: bool,
+    threshold: float | None,
+    pixel: str | None,
+    pixel_fpr: float | None,
+) -> Any:
+    """The `ThresholdPolicy` of the flags, or None when none of them was given."""
+    from ..pipeline.calibrate import ThresholdPolicy
+
+    given = [frr, soft_frr, far, threshold, pixel, pixel_fpr]
+    if all(value is None for value in given) and not f1_adaptive:
+        return None
+    return ThresholdPolicy(
+        frr=frr,
+        far=far,
+        f1_adaptive=f1_adaptive,
+        manual=threshold,
+        soft_frr=soft_frr,
+        pixel=pixel or "mean+3std",
+        pixel_fpr=pixel_fpr,
+    )
+
+
+def thresholds_from_flags(
+    thresholds: Path | None,
+    val_maps: Path | None,
+    val_masks: Path | None,
+    val_images: Path | None,
+    policy: Any,
+    test_maps: Path,
+    test_masks: Path | None,
+    normal_dirs: tuple[str, ...],
+    max_memory_bytes: int | None,
+) -> Any:
+    """The `Thresholds` to measure at: read from --thresholds, or chosen on --val-maps with the policy flags
+    (measured at the test masks' common resolution when the validation maps have no masks); None without either.
+
+    Raises:
+        InputError: both or neither given with policy flags, or bad validation input.
+    """
+    from ..pipeline.calibrate import (
+        ThresholdPolicy,
+        Thresholds,
+        calibrate_folders,
+        common_mask_shape,
+        refuse_overlap,
+    )
+
+    if thresholds is not None and val_maps is not None:
+        raise InputError("give either --thresholds (saved thresholds) or --val-maps (choose them now), not both")
+    if thresholds is not None:
+        if policy is not None:
+            raise InputError("the threshold rules (--frr, --far, ...) apply to --val-maps, not to saved --thresholds")
+        return Thresholds.load(thresholds)
+    if val_maps is None:
+        if policy is not None:
+            raise InputError("the threshold rules (--frr, --far, ...) need validation maps: pass --val-maps DIR")
+        if val_masks is not None or val_images is not None:
+            raise InputError("--val-masks and --val-images go with --val-maps")
+        return None
+    refuse_overlap(val_maps, test_maps)
+    shape = common_mask_shape(test_masks) if test_masks is not None and val_masks is None else None
+    return calibrate_folders(
+        val_maps,
+        val_masks,
+        policy or ThresholdPolicy(),
+        default_shape=shape,
+        resolution_source="" if shape is None else f"the test masks' ({shape[0]}x{shape[1]})",
+        val_images=val_images,
+        normal_dirs=normal_dirs,
+        max_memory_bytes=max_memory_bytes,
+    )
+
+
+def gates_of(fail_under: list[str] | None, fail_over: list[str] | None, config_file: Any) -> list[Any]:
+    """The CI gates of the flags, then of the config file's ``fail_under``/``fail_over`` tables.
+
+    Raises:
+        InputError: a gate that is not KEY=VALUE.
+    """
+    from ..pipeline.gates import parse_gates
+
+    gates = parse_gates(fail_under or [], fail_over or [])
+    if config_file is not None:
+        gates += parse_gates(config_file.fail_under, config_file.fail_over, source=config_file.source)
+    return gates
+
+
+def print_gate_failures(console: Console, failures: list[str]) -> None:
+    """Each failed gate, one line each, under a heading."""
+    from rich.markup import escape
+
+    console.print(f"[bold red]{len(failures)} gate(s) failed[/] (exit code 4; the results are written):")
+    for failure in failures:
+        console.print(f"  {escape(failure)}", soft_wrap=True)

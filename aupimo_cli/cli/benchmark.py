@@ -15,21 +15,34 @@ from ..errors import InputError
 from ._common import (
     AuproLimitsOption,
     ConfigOption,
+    F1AdaptiveOption,
+    FailOverOption,
+    FailUnderOption,
+    FarOption,
     ForceOption,
     FprBoundsOption,
+    FrrOption,
     JsonOption,
+    ManualThresholdOption,
     MaxMemoryOption,
     MetricsOption,
     NormalDirsOption,
     NumThresholdsOption,
+    OracleRatesOption,
     OverwriteOption,
+    PixelFprOption,
+    PixelRuleOption,
     QuietOption,
     RichProgress,
+    SoftFrrOption,
     evaluate_options,
+    gates_of,
     names,
     parse_memory_size,
+    policy_from_flags,
+    print_gate_failures,
 )
-from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, fail
+from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_POLICY, fail
 from ._tables import chunked_tables
 
 BENCHMARK_EXAMPLES = """\b
@@ -37,6 +50,8 @@ Examples:
   aupimo benchmark maps/patchcore mvtec_ad --out results/patchcore
   aupimo benchmark maps/patchcore visa --layout visa --workers 2 --out visa
   aupimo benchmark sample_data/model_a sample_data/mvtec --out results/model_a
+  aupimo benchmark maps/patchcore mvtec_ad --out res --val-maps-root maps/patchcore \\
+      --frr 0.01 --fail-over image_frr=0.02 --fail-under aupimo_mean=0.6
 """
 
 
@@ -58,6 +73,28 @@ def dataset_tables(rows: list[dict[str, Any]], out: Path, width: int) -> list[Ta
     labels = [str(row["category"]) for row in rows]
     mean_rows = [str(row["category"]) for row in rows if is_mean_row(row)]
     return chunked_tables(f"benchmark  →  {escape(str(out))}", "category", labels, titles, cells, width, mean_rows)
+
+
+OPERATING_SHOWN = (
+    ("image_frr", "FRR"), ("image_far", "FAR"), ("share_normal_review", "normal review"),
+    ("share_anomalous_review", "defective review"), ("seg_f1", "SegF1"), ("pro_at_threshold", "PRO@thr"),
+    ("mean_iou", "mean IoU"),
+)  # fmt: skip
+
+
+def operating_tables(rows: list[dict[str, Any]], width: int) -> list[Table]:
+    """The operating points of every category at its validation thresholds, with the mean row."""
+    from ..compare.read import is_mean_row
+
+    keys = [(key, title) for key, title in OPERATING_SHOWN if any(row.get(key) is not None for row in rows)]
+    cells = [
+        [f"{row[key]:.4f}" if isinstance(row.get(key), float) else escape_cell(row.get(key)) for key, _ in keys]
+        for row in rows
+    ]
+    labels = [str(row["category"]) for row in rows]
+    mean_rows = [label for label, row in zip(labels, rows, strict=True) if is_mean_row(row)]
+    title = "test-set operating points at each category's validation thresholds"
+    return chunked_tables(title, "category", labels, [title for _, title in keys], cells, width, mean_rows)
 
 
 def escape_cell(value: Any) -> str:
@@ -104,6 +141,32 @@ def benchmark(
     normal_dirs: NormalDirsOption = None,
     config: ConfigOption = None,
     force: ForceOption = None,
+    val_maps_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--val-maps-root",
+            help="Validation maps of every category, as <cat>/validation/... (MVTec AD 2) or <cat>/...: each "
+            "category's thresholds are chosen on its own (rules: --frr, --soft-frr, --far, --threshold, --pixel...) "
+            "and saved in OUT/<cat>/thresholds.json.",
+        ),
+    ] = None,
+    thresholds_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--thresholds-root",
+            help="Reuse saved thresholds: <cat>/thresholds.json for each category (e.g. an earlier benchmark's OUT).",
+        ),
+    ] = None,
+    frr: FrrOption = None,
+    soft_frr: SoftFrrOption = None,
+    far: FarOption = None,
+    f1_adaptive: F1AdaptiveOption = False,
+    threshold: ManualThresholdOption = None,
+    pixel: PixelRuleOption = None,
+    pixel_fpr: PixelFprOption = None,
+    oracle_rates: OracleRatesOption = None,
+    fail_under: FailUnderOption = None,
+    fail_over: FailOverOption = None,
     overwrite: OverwriteOption = False,
     max_memory: MaxMemoryOption = None,
     as_json: JsonOption = False,
@@ -112,8 +175,10 @@ def benchmark(
     """Evaluate every category of a dataset (MVTec AD, VisA) into OUT/<category>/, then the dataset tables.
 
     Re-running the same command resumes: categories whose results match their inputs and options are skipped.
-    One failing category does not stop the others: it gets an error cell in OUT/summary.{csv,json,md}. Exit
-    code 0 when every category succeeded, 2 if one failed on bad input, 1 if one failed on an internal error.
+    One failing category does not stop the others: it gets an error cell in OUT/summary.{csv,json,md}. A
+    --fail-under/--fail-over gate applies to every category row and to the mean row. Exit code 0 when every
+    category succeeded, 2 if one failed on bad input, 1 if one failed on an internal error, else 4 if a gate
+    failed.
     """
     stderr = Console(stderr=True, highlight=False)
     try:
@@ -121,12 +186,23 @@ def benchmark(
         from ..pipeline.config import layout_of
 
         options, config_file = evaluate_options(
-            metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, config
+            metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, config, oracle_rates
         )
+        gates = gates_of(fail_under, fail_over, config_file)
+        policy = policy_from_flags(frr, soft_frr, far, f1_adaptive, threshold, pixel, pixel_fpr)
+        if policy is not None and val_maps_root is None:
+            raise InputError("the threshold rules (--frr, --far, ...) need validation maps: pass --val-maps-root DIR")
+        if policy is not None and policy.image_rule in ("far", "f1_adaptive"):
+            raise InputError(
+                "--far and --f1-adaptive need defective validation images with masks, which --val-maps-root does not "
+                "take: run aupimo calibrate VAL_MAPS VAL_MASKS per category, then --thresholds-root"
+            )
+        source = bench.ThresholdSource(val_maps_root, thresholds_root, policy or bench.ThresholdPolicy())
         layout = layout_of(layout, config_file)
         jobs = bench.find_categories(maps_root, dataset_root, layout, names(categories) if categories else None)
         # Refuse, before any work, an --out this run may not write into (DESIGN section 8).
-        state = bench.prepare_output(out, jobs, options, [maps_root, dataset_root], overwrite=overwrite)
+        inputs = [path for path in (maps_root, dataset_root, val_maps_root, thresholds_root) if path is not None]
+        state = bench.prepare_output(out, jobs, options, inputs, overwrite=overwrite, source=source)
         memory = parse_memory_size(max_memory)
         allowed = workers
         if workers > 1:
@@ -162,10 +238,11 @@ def benchmark(
                 workers=allowed,
                 max_memory_bytes=memory // allowed,
                 on_done=done,
+                source=source,
             )
-            inputs = {"maps_root": str(maps_root.absolute()), "dataset_root": str(dataset_root.absolute()),
-                      "layout": layout}  # fmt: skip
-            rows = bench.finish_benchmark(out, state, outcomes, options, inputs)
+            recorded = {"maps_root": str(maps_root.absolute()), "dataset_root": str(dataset_root.absolute()),
+                        "layout": layout}  # fmt: skip
+            rows = bench.finish_benchmark(out, state, outcomes, options, recorded, source)
     except (Exception, KeyboardInterrupt) as error:
         raise fail(stderr, error) from None
 
@@ -178,12 +255,22 @@ def benchmark(
         console = stderr if as_json else Console(highlight=False)
         for table in dataset_tables(rows, out.absolute(), console.width):
             console.print(table)
+        if source.active:
+            for table in operating_tables(rows, console.width):
+                console.print(table)
         for row in rows:
             if row.get("error"):
                 console.print(
                     f"[bold red]{escape(str(row['category']))}:[/] {escape(str(row['error']))}", soft_wrap=True
                 )
+    from ..pipeline.gates import gate_failures
+
+    failures = gate_failures(gates, [(str(row["category"]), row) for row in rows if not row.get("error")])
+    if failures:
+        print_gate_failures(stderr, failures)
     if any(outcome.internal for outcome in outcomes):
         raise typer.Exit(EXIT_INTERNAL)
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(EXIT_BAD_INPUT)
+    if failures:
+        raise typer.Exit(EXIT_POLICY)

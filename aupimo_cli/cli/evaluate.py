@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,26 +15,47 @@ from rich.table import Table
 from ._common import (
     AuproLimitsOption,
     ConfigOption,
+    F1AdaptiveOption,
+    FailOverOption,
+    FailUnderOption,
+    FarOption,
     ForceOption,
     FprBoundsOption,
+    FrrOption,
     JsonOption,
+    ManualThresholdOption,
     MaxMemoryOption,
     MetricsOption,
     NormalDirsOption,
     NumThresholdsOption,
+    OracleRatesOption,
     OverwriteOption,
+    PixelFprOption,
+    PixelRuleOption,
     QuietOption,
     RichProgress,
+    SoftFrrOption,
+    ThresholdsOption,
+    ValImagesOption,
+    ValMapsOption,
+    ValMasksOption,
     evaluate_options,
+    gates_of,
     parse_memory_size,
+    policy_from_flags,
+    print_gate_failures,
+    thresholds_from_flags,
 )
-from ._errors import fail
+from ._errors import EXIT_POLICY, fail
 
 EVALUATE_EXAMPLES = """\b
 Examples:
   aupimo evaluate maps/screw/test mvtec/screw/ground_truth --out res/screw
   aupimo evaluate MAPS MASKS --metrics auroc,aupro --aupro-limits 0.3,0.01
   aupimo evaluate MAPS MASKS --config aupimo.toml --json | jq .aupimo_mean
+  aupimo evaluate MAPS MASKS --val-maps val/screw --frr 0.01 --soft-frr 0.05
+  aupimo evaluate MAPS MASKS --thresholds thresholds.json \\
+      --fail-over image_frr=0.02 --fail-under image_auroc=0.95
 """
 
 
@@ -56,6 +78,39 @@ def summary_table(summary: dict[str, Any], out: Path) -> Table:
             continue
         table.add_row(escape(key_title(key)), _format_value(value))
     return table
+
+
+# per_defect.csv also has the image counts (rejected + review + accepted) and the anomalous ones.
+PER_DEFECT_SHOWN = (
+    ("rejected", "reject"), ("review", "review"), ("accepted", "accept"), ("escaped", "escaped"),
+    ("escape_rate", "escape rate"), ("false_reject_rate", "FRR"), ("mean_aupimo", "mean AUPIMO"),
+)  # fmt: skip
+
+
+def per_defect_tables(rows: list[dict[str, Any]], width: int) -> list[Table]:
+    """The per-defect operating points (``per_defect.csv``) as console tables fitting `width`."""
+    from ._tables import chunked_tables
+
+    cells = [[_format_value(row[key]) for key, _ in PER_DEFECT_SHOWN] for row in rows]
+    titles = [title for _, title in PER_DEFECT_SHOWN]
+    labels = [str(row["defect"]) for row in rows]
+    return chunked_tables("per defect type, at the hard threshold", "defect", labels, titles, cells, width)
+
+
+def print_results(console: Console, evaluation: Any, written: Path) -> None:
+    """The summary table, then the per-defect operating points when thresholds were measured."""
+    console.print(summary_table(evaluation.summary, written))
+    rows = evaluation.operating_rows
+    thresholds = evaluation.options.thresholds
+    if rows and thresholds is not None:
+        for table in per_defect_tables(rows, console.width):
+            console.print(table)
+        console.print(escape(thresholds.describe()), soft_wrap=False)
+        console.print(
+            "The test (oracle) figures PG, PB and test FRR @ FAR choose their threshold on the test set itself: "
+            "optimistic, for comparison only.",
+            style="dim",
+        )
 
 
 def evaluate(
@@ -93,6 +148,20 @@ def evaluate(
         ),
     ] = None,
     force: ForceOption = None,
+    thresholds: ThresholdsOption = None,
+    val_maps: ValMapsOption = None,
+    val_masks: ValMasksOption = None,
+    val_images: ValImagesOption = None,
+    frr: FrrOption = None,
+    soft_frr: SoftFrrOption = None,
+    far: FarOption = None,
+    f1_adaptive: F1AdaptiveOption = False,
+    threshold: ManualThresholdOption = None,
+    pixel: PixelRuleOption = None,
+    pixel_fpr: PixelFprOption = None,
+    oracle_rates: OracleRatesOption = None,
+    fail_under: FailUnderOption = None,
+    fail_over: FailOverOption = None,
     overwrite: OverwriteOption = False,
     max_memory: MaxMemoryOption = None,
     as_json: JsonOption = False,
@@ -102,19 +171,37 @@ def evaluate(
 
     Maps are resized to the masks' full resolution with bilinear interpolation (never cropped). Results go to
     --out as aupimo/aupimos.json, auroc.json, aupro*.json and one <metric>.json per other metric,
-    per_image.parquet, summary.{json,csv,md} and provenance.json. Exit code 0 on success, 2 for bad input, 1 for
-    an internal error.
+    per_image.parquet, summary.{json,csv,md} and provenance.json.
+
+    With --thresholds (from aupimo calibrate) or --val-maps (choose them now, on validation maps, with the rules
+    --frr, --soft-frr, --far, --f1-adaptive, --threshold, --pixel, --pixel-fpr), it also measures the operating
+    points on the test set: FRR and FAR, the review band, escapes per defect type, SegF1, PRO at the pixel
+    threshold and IoU (operating_points.json, per_defect.csv/.md). Exit code 0 on success, 2 for bad input, 4
+    when a --fail-under/--fail-over gate fails (after writing), 1 for an internal error.
     """
     stderr = Console(stderr=True, highlight=False)
     try:
         from ..pipeline.evaluate import evaluate_category, write_evaluation
         from ..report.atomic import check_target, recover_and_clean
 
-        options, _ = evaluate_options(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, config)
+        options, config_file = evaluate_options(
+            metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, config, oracle_rates
+        )
+        gates = gates_of(fail_under, fail_over, config_file)
+        policy = policy_from_flags(frr, soft_frr, far, f1_adaptive, threshold, pixel, pixel_fpr)
+        inputs = [path for path in (maps, masks, images, thresholds, val_maps, val_masks, val_images) if path]
         # Refuse an existing results folder before spending minutes on the metrics.
         recover_and_clean(out.absolute())
-        check_target(out.absolute(), overwrite, [path for path in (maps, masks, images) if path is not None])
+        check_target(out.absolute(), overwrite, inputs)
+        memory = parse_memory_size(max_memory)
         with RichProgress(stderr, enabled=not quiet and stderr.is_terminal) as progress:
+            if val_maps is not None:
+                progress.stage("calibrating on validation maps")
+            chosen = thresholds_from_flags(
+                thresholds, val_maps, val_masks, val_images, policy, maps, masks, options.normal_dirs, memory
+            )
+            if chosen is not None:
+                options = dataclasses.replace(options, thresholds=chosen)
             evaluation = evaluate_category(
                 maps,
                 masks,
@@ -122,11 +209,14 @@ def evaluate(
                 images_root=images,
                 category=category,
                 progress=progress,
-                max_memory_bytes=parse_memory_size(max_memory),
+                max_memory_bytes=memory,
             )
             written = write_evaluation(evaluation, out, overwrite=overwrite)
     except (Exception, KeyboardInterrupt) as error:
         raise fail(stderr, error) from None
+    from ..pipeline.gates import gate_failures
+
+    failures = gate_failures(gates, [("", evaluation.summary)])
 
     for note in evaluation.notes:
         stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
@@ -136,6 +226,9 @@ def evaluate(
         sys.stdout.write(json_text(evaluation.summary))
         sys.stdout.flush()
         if not quiet:
-            stderr.print(summary_table(evaluation.summary, written))
+            print_results(stderr, evaluation, written)
     elif not quiet:
-        Console(highlight=False).print(summary_table(evaluation.summary, written))
+        print_results(Console(highlight=False), evaluation, written)
+    if failures:
+        print_gate_failures(stderr, failures)
+        raise typer.Exit(EXIT_POLICY)

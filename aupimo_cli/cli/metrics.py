@@ -12,8 +12,7 @@ def metrics_command() -> None:
 
     Every metric is computed by default; the pixel metrics share one sort of the pixels.
     """
-    from ..metrics.pro import DEFAULT_FPR_LIMITS
-    from ..metrics.registry import REGISTRY
+    from ..metrics.registry import REGISTRY, key_params
 
     console = Console(highlight=False)
     for metric in REGISTRY:
@@ -21,9 +20,9 @@ def metrics_command() -> None:
         table.add_column("what", style="bold", no_wrap=True)
         table.add_column("value")
         table.add_row("what", escape(metric.description))
-        keys = metric.keys(DEFAULT_FPR_LIMITS)
+        keys = metric.keys(key_params())
         table.add_row("summary keys", escape(", ".join(keys)))
-        files = [result.path for result in metric.files(DEFAULT_FPR_LIMITS)]
+        files = [result.path for result in metric.files(key_params())]
         table.add_row("files", escape(", ".join(files) or "none (summary only)"))
         for parameter in metric.parameters:
             default = parameter.default

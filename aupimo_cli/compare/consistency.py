@@ -17,9 +17,9 @@ from ..metrics.registry import PER_IMAGE_AUPIMO
 
 def image_level_keys() -> list[str]:
     """The summary keys that the image scores and labels determine; null in a summary where not requested."""
-    from ..metrics.registry import METRICS, image_level_metrics
+    from ..metrics.registry import METRICS, image_level_metrics, key_params
 
-    return [key for name in image_level_metrics() for key in METRICS[name].keys(())]
+    return [key for name in image_level_metrics() for key in METRICS[name].keys(key_params())]
 
 
 SUMMARY_TOLERANCE = 1e-12

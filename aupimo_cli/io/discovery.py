@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import InputError, listing
 from .readers import IMAGE_EXTENSIONS, MAP_EXTENSIONS, MASK_EXTENSIONS
 
-__all__ = ["DEFAULT_NORMAL_DIRS", "ImagePair", "find_pairs", "image_key", "split_filter"]
+__all__ = ["DEFAULT_NORMAL_DIRS", "ImagePair", "find_normal_maps", "find_pairs", "image_key", "split_filter"]
 
 DEFAULT_NORMAL_DIRS = ("good", "Normal", "ok")
 """Folder names whose maps may have no mask: MVTec AD's ``good``, VisA's ``Normal``, and ``ok`` (in any case)."""
@@ -402,6 +402,31 @@ def _diagnose(maps_root: Path, masks_root: Path) -> str | None:
         return _wrong_level(maps_root, masks_root) or _swapped(maps_root, masks_root)
     except InputError:  # a folder that cannot be listed: the pairing error says so already
         return None
+
+
+def find_normal_maps(maps_root: Path) -> list[ImagePair]:
+    """Every anomaly map under `maps_root` as a normal image without a mask: a validation set of normal images.
+
+    Raises:
+        InputError: the folder is missing or holds no map, or two maps of one image differ only in extension.
+    """
+    maps_root = Path(maps_root)
+    _check_root(maps_root, "MAPS", "anomaly maps (<name>.tiff, ...)")
+    map_files, _ = _walk(maps_root, MAP_EXTENSIONS)
+    if not map_files:
+        raise InputError(
+            f"no anomaly maps found in {maps_root} (looked recursively for {', '.join(MAP_EXTENSIONS)} files): pass "
+            "the folder of the validation maps"
+        )
+    by_key = _group_by_key(map_files)
+    _refuse_ambiguous(by_key, maps_root, "map")
+    root_name = Path(os.path.abspath(maps_root)).name
+    pairs = []
+    for key, (relpath,) in sorted(by_key.items(), key=lambda item: item[1][0]):
+        parent = PurePosixPath(relpath).parent
+        defect = parent.as_posix() if parent.parts else root_name
+        pairs.append(ImagePair(relpath, key, defect, maps_root / relpath, None, True))
+    return pairs
 
 
 def split_filter(split_csv: Path, category: str) -> Callable[[str], bool]:

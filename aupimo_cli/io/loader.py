@@ -76,7 +76,10 @@ def _find_image(images_root: Path, key: str, listings: dict[Path, dict[str, Path
 
 
 def target_shapes(
-    pairs: Sequence[ImagePair], mask_shapes: dict[str, tuple[int, int]], images_root: Path | None
+    pairs: Sequence[ImagePair],
+    mask_shapes: dict[str, tuple[int, int]],
+    images_root: Path | None,
+    default_shape: tuple[int, int] | None = None,
 ) -> list[tuple[int, int]]:
     """The full resolution (H, W) of every image, in the order of `pairs`.
 
@@ -89,6 +92,8 @@ def target_shapes(
         pairs: the images.
         mask_shapes: (H, W) of each mask, keyed by `ImagePair.key`.
         images_root: the dataset's folder of original test images, or None.
+        default_shape: the resolution of images without a mask when there are no masks at all (a validation
+            set of normal images is measured at the test masks' resolution); `images_root` wins if given.
 
     Returns:
         One (H, W) per pair, in pixels.
@@ -100,6 +105,8 @@ def target_shapes(
     distinct = sorted(set(mask_shapes.values()))
     unmasked = [pair for pair in pairs if pair.key not in mask_shapes]
     shared = distinct[0] if len(distinct) == 1 else None
+    if shared is None and not distinct and images_root is None:
+        shared = default_shape
     if unmasked and shared is None and images_root is None:
         if not distinct:
             reason = "there are no masks"
@@ -184,6 +191,7 @@ def load_category(
     before_maps: Callable[[list[tuple[int, int]], list[NDArray[np.bool_]]], None] | None = None,
     max_decoded_bytes: int | None = None,
     after_map: Callable[[int, NDArray[np.float32], NDArray[np.bool_]], Any] | None = None,
+    default_shape: tuple[int, int] | None = None,
 ) -> LoadedCategory:
     """Read every mask and map of a category and resize the maps to full resolution.
 
@@ -202,6 +210,7 @@ def load_category(
         after_map: called on the loader thread as ``after_map(index, map, mask)`` once each map is resized to
             its full resolution (the map is a view of `map_buffer`, which the hook may reorder); what it returns
             is kept in `LoadedCategory.after_map_results`. It may run on several threads at once.
+        default_shape: see `target_shapes`.
         max_decoded_bytes: passed to every `read_mask` and `read_map`: a file whose header declares more bytes
             than this once decoded is refused before decoding; None: no limit (a header declaring more than its
             file holds is refused whatever the limit).
@@ -233,7 +242,7 @@ def load_category(
         zip((pair.key for pair in masked), _run_ordered(load_mask, len(masked), workers, None), strict=True)
     )
     shapes = target_shapes(
-        pairs, {key: (mask.shape[0], mask.shape[1]) for key, mask in read_masks.items()}, images_root
+        pairs, {key: (mask.shape[0], mask.shape[1]) for key, mask in read_masks.items()}, images_root, default_shape
     )
     if before_maps is not None:
         before_maps(shapes, list(read_masks.values()))

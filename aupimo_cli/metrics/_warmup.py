@@ -24,6 +24,7 @@ def warm_kernels(dtype: Any = np.float32) -> None:
         shifted_moments,
         split_and_sort,
     )
+    from ._select_kernels import kth_smallest_key
 
     values = np.linspace(0, 1, 8, dtype=dtype)
     mask = np.zeros(8, dtype=np.bool_)
@@ -41,6 +42,7 @@ def warm_kernels(dtype: Any = np.float32) -> None:
     add_to_histogram(values, thresholds, hist)
     add_fpr_from_histograms(hist, hist, 8, np.zeros(4))
     masked_counts_at_or_above(values, mask, thresholds, 0, 3)
+    kth_smallest_key(np.linspace(0, 1, 8, dtype=np.float32).view(np.uint32), 3)
 
 
 def _warm_quietly() -> None:

@@ -25,16 +25,19 @@ from ._pass import PixelPass, pixel_pass
 DEFAULT_FPR_LIMITS: tuple[float, ...] = (0.3, 0.05)
 
 
-def aupro_key(fpr_limit: float) -> str:
-    """Summary key of an AUPRO limit: ``aupro_30`` for 0.3, ``aupro_05`` for 0.05, ``aupro_0p5`` for 0.005.
-
-    The suffix is 100 * U as a two-digit whole percent when it is one, and otherwise the percent with
-    ``p`` for the decimal point.
-    """
-    percent = round(fpr_limit * 100, 9)
+def percent_suffix(rate: float) -> str:
+    """A rate as a key suffix: 100 * rate as a two-digit whole percent where it is one (``05`` for 0.05,
+    ``30`` for 0.3), else the percent with ``p`` for the decimal point (``0p5`` for 0.005)."""
+    percent = round(rate * 100, 9)
     if percent == int(percent):
-        return f"aupro_{int(percent):02d}"
-    return "aupro_" + format(percent, "g").replace(".", "p")
+        return f"{int(percent):02d}"
+    return format(percent, "g").replace(".", "p")
+
+
+def aupro_key(fpr_limit: float) -> str:
+    """Summary key of an AUPRO limit: ``aupro_30`` for 0.3, ``aupro_05`` for 0.05, ``aupro_0p5`` for 0.005
+    (`percent_suffix`)."""
+    return "aupro_" + percent_suffix(fpr_limit)
 
 
 def pixel_pass_values(result: PixelPass, fpr_limits: Sequence[float]) -> dict[str, float]:

@@ -25,11 +25,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .distribution import SCORE_STATISTICS_KEYS, statistics_from_moments
-from .pro import DEFAULT_FPR_LIMITS, aupro_key
+from .pro import DEFAULT_FPR_LIMITS, aupro_key, percent_suffix
 
 if TYPE_CHECKING:
     from ._pass import PixelPass
     from .pimo import AUPIMOResult
+
+KeyParams = Mapping[str, Any]
+"""The option values some metrics' keys and files depend on: ``aupro_limits`` (one ``aupro_<pct>`` per limit) and
+``oracle_rates`` (one ``pg_<nn>``... per rate); `key_params` makes one."""
 
 PIXEL_PASS = "pixel"
 MOMENTS = "moments"
@@ -66,6 +70,8 @@ class PassResults:
         pixel: the shared pixel pass (None when no metric needs it).
         aupimo: the AUPIMO result (None when not asked for).
         aupro_limits: the AUPRO limits the pixel pass integrated, in order.
+        operating: the operating points' headline values by summary key, when thresholds were given.
+        oracle_rates: the rates n of the test-set PGn, PBn and FRR at FAR.
     """
 
     image_scores: NDArray[np.float64]
@@ -73,17 +79,21 @@ class PassResults:
     pixel: PixelPass | None = None
     aupimo: AUPIMOResult | None = None
     aupro_limits: tuple[float, ...] = ()
+    operating: Mapping[str, float | None] | None = None
+    oracle_rates: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
 class ResultFile:
     """A result file of a metric: its path in the results folder, and the JSON fields it holds by summary key.
 
-    ``fields`` None means the metric writes a file of its own format (``aupimo/aupimos.json``).
+    ``fields`` None means a file of its own format, which `written_by` writes: ``aupimo`` (the AUPIMO
+    benchmark's ``aupimos.json``) or ``operating`` (the operating points' files).
     """
 
     path: str
     fields: Mapping[str, str] | None
+    written_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,14 +105,16 @@ class Metric:
         title: what it is called in tables and help (``pixel AUROC``).
         description: one line for ``--help``.
         passes: the shared passes it needs (`PIXEL_PASS`, `MOMENTS`, `AUPIMO_PASS`, `IMAGE_SCORES`).
-        keys: the summary keys it fills, given the AUPRO limits.
+        keys: the summary keys it fills, given the option values they depend on (`KeyParams`).
         values: its values by summary key, from the passes.
-        files: its result files, given the AUPRO limits.
+        files: its result files, given the same `KeyParams`.
         compared: the keys `compare` shows and averages (never thresholds or spreads).
         per_image_columns: the ``per_image.parquet`` columns it fills.
         parameters: its parameters.
         higher_is_better: its direction, for the keys in `compared`.
         needs_normal_images: whether it is undefined without normal images.
+        needs_thresholds: whether it needs thresholds (``--thresholds`` or a validation set); such a metric is
+            computed whenever thresholds are given, and never by default without them.
         key_titles: a short title per key, for tables (``AUPRO@5%``); the key itself when absent.
         owns: whether a summary key belongs to it (the AUPRO limits are open-ended).
     """
@@ -111,32 +123,41 @@ class Metric:
     title: str
     description: str
     passes: frozenset[str]
-    keys: Callable[[Sequence[float]], tuple[str, ...]]
+    keys: Callable[[KeyParams], tuple[str, ...]]
     values: Callable[[PassResults], dict[str, float | None]]
-    files: Callable[[Sequence[float]], tuple[ResultFile, ...]]
+    files: Callable[[KeyParams], tuple[ResultFile, ...]]
     compared: Callable[[str], bool]
     per_image_columns: tuple[str, ...] = ()
     parameters: tuple[Parameter, ...] = ()
     higher_is_better: bool = True
     needs_normal_images: bool = False
+    needs_thresholds: bool = False
     key_titles: Callable[[str], str | None] = field(default=lambda key: None)
     owns: Callable[[str], bool] | None = None
 
-    def owns_key(self, key: str, aupro_limits: Sequence[float] = DEFAULT_FPR_LIMITS) -> bool:
-        """Whether summary key `key` belongs to this metric."""
-        return self.owns(key) if self.owns is not None else key in self.keys(aupro_limits)
+    def owns_key(self, key: str) -> bool:
+        """Whether summary key `key` belongs to this metric, whatever its parameters."""
+        return self.owns(key) if self.owns is not None else key in self.keys(key_params())
 
     def title_of(self, key: str) -> str:
         """The short title of one of its keys."""
         return self.key_titles(key) or key
 
 
-def _fixed(*keys: str) -> Callable[[Sequence[float]], tuple[str, ...]]:
-    return lambda limits: keys
+def key_params(
+    aupro_limits: Sequence[float] = DEFAULT_FPR_LIMITS, oracle_rates: Sequence[float] | None = None
+) -> dict[str, tuple[float, ...]]:
+    """The `KeyParams` of these option values (the defaults by default)."""
+    rates = DEFAULT_ORACLE_RATES if oracle_rates is None else oracle_rates
+    return {"aupro_limits": tuple(aupro_limits), "oracle_rates": tuple(rates)}
 
 
-def _value_file(path: str, key: str, **more: str) -> Callable[[Sequence[float]], tuple[ResultFile, ...]]:
-    return lambda limits: (ResultFile(path, {"value": key, **more}),)
+def _fixed(*keys: str) -> Callable[[KeyParams], tuple[str, ...]]:
+    return lambda params: keys
+
+
+def _value_file(path: str, key: str, **more: str) -> Callable[[KeyParams], tuple[ResultFile, ...]]:
+    return lambda params: (ResultFile(path, {"value": key, **more}),)
 
 
 def _titles(titles: Mapping[str, str]) -> Callable[[str], str | None]:
@@ -229,6 +250,62 @@ def _statistics(results: PassResults) -> dict[str, float | None]:
     return statistics_from_moments(results.image_scores, results.labels, pixel.normal_moments, pixel.anomalous_moments)
 
 
+OPERATING_KEYS: tuple[str, ...] = (
+    "image_threshold",
+    "image_frr",
+    "image_far",
+    "image_soft_threshold",
+    "share_normal_reject",
+    "share_normal_review",
+    "share_normal_accept",
+    "share_anomalous_reject",
+    "share_anomalous_review",
+    "share_anomalous_accept",
+    "pixel_threshold",
+    "seg_f1",
+    "pro_at_threshold",
+    "mean_iou",
+)
+"""The operating points' summary keys (DESIGN section 6), measured on the test set at the given thresholds."""
+
+DEFAULT_ORACLE_RATES: tuple[float, ...] = (0.01, 0.05)
+_ORACLE_KEY = re.compile(r"^(pg|pb|test_frr_at_far)_\d+(p\d+)?$")
+
+
+def oracle_keys(rates: Sequence[float]) -> tuple[str, ...]:
+    """``pg_<nn>``, ``pb_<nn>`` and ``test_frr_at_far_<nn>`` for each rate n (``pg_05`` for 0.05)."""
+    return tuple(f"{prefix}_{percent_suffix(rate)}" for prefix in ("pg", "pb", "test_frr_at_far") for rate in rates)
+
+
+def _operating_values(results: PassResults) -> dict[str, float | None]:
+    operating = results.operating or {}
+    return {key: operating.get(key) for key in OPERATING_KEYS}
+
+
+def _oracle_values(results: PassResults) -> dict[str, float | None]:
+    from .operating import image_rates, pb_n, pg_n, threshold_at_far
+
+    scores, labels = results.image_scores, results.labels
+    values: dict[str, float | None] = {}
+    for rate in results.oracle_rates:
+        values[f"pg_{percent_suffix(rate)}"] = pg_n(scores, labels, rate)
+    for rate in results.oracle_rates:
+        values[f"pb_{percent_suffix(rate)}"] = pb_n(scores, labels, rate)
+    for rate in results.oracle_rates:
+        threshold = threshold_at_far(scores[labels == 1], rate)
+        values[f"test_frr_at_far_{percent_suffix(rate)}"] = image_rates(scores, labels, threshold)[0]
+    return values
+
+
+def _oracle_title(key: str) -> str | None:
+    if not _ORACLE_KEY.match(key):
+        return None
+    prefix, _, suffix = key.rpartition("_")
+    percent = suffix.replace("p", ".") if "p" in suffix else str(int(suffix))
+    names = {"pg": "PG", "pb": "PB", "test_frr_at_far": "test FRR @ FAR "}
+    return f"{names[prefix]}{percent}%" + (" (test)" if prefix != "test_frr_at_far" else "")
+
+
 def _only(*keys: str) -> Callable[[str], bool]:
     return lambda key: key in keys
 
@@ -250,10 +327,10 @@ REGISTRY: tuple[Metric, ...] = (
         title="AUPRO",
         description="area under the per-region overlap curve up to each --aupro-limits FPR (MVTec AD's AU-PRO)",
         passes=frozenset({PIXEL_PASS}),
-        keys=lambda limits: tuple(aupro_key(limit) for limit in limits),
+        keys=lambda params: tuple(aupro_key(limit) for limit in params["aupro_limits"]),
         values=_aupro_values,
-        files=lambda limits: tuple(
-            ResultFile(aupro_file(aupro_key(limit)), {"value": aupro_key(limit)}) for limit in limits
+        files=lambda params: tuple(
+            ResultFile(aupro_file(aupro_key(limit)), {"value": aupro_key(limit)}) for limit in params["aupro_limits"]
         ),
         compared=lambda key: bool(_AUPRO_KEY.match(key)),
         parameters=(
@@ -269,7 +346,7 @@ REGISTRY: tuple[Metric, ...] = (
         passes=frozenset({AUPIMO_PASS}),
         keys=_fixed(*AUPIMO_STATISTICS),
         values=_aupimo_values,
-        files=lambda limits: (ResultFile("aupimo/aupimos.json", None),),
+        files=lambda params: (ResultFile("aupimo/aupimos.json", None, "aupimo"),),
         compared=_only("aupimo_mean"),
         per_image_columns=("aupimo",),
         parameters=(
@@ -295,7 +372,7 @@ REGISTRY: tuple[Metric, ...] = (
         passes=frozenset({IMAGE_SCORES}),
         keys=_fixed("image_auroc"),
         values=_image_metric(_image_auroc, "image_auroc"),
-        files=lambda limits: (),
+        files=lambda params: (),
         compared=_only("image_auroc"),
         needs_normal_images=True,
         key_titles=_titles({"image_auroc": "image AUROC"}),
@@ -350,13 +427,68 @@ REGISTRY: tuple[Metric, ...] = (
         key_titles=_titles({"image_f1max": "image F1max", "image_f1max_threshold": "image F1max threshold"}),
     ),
     Metric(
+        name="oracle",
+        title="test-set operating points (optimistic)",
+        description="PGn and PBn (anomalib's) and the FRR at a fixed FAR, chosen on the test set itself: oracle "
+        "figures, optimistic by construction",
+        passes=frozenset({IMAGE_SCORES}),
+        keys=lambda params: oracle_keys(params["oracle_rates"]),
+        values=_oracle_values,
+        files=lambda params: (),
+        compared=lambda key: False,
+        parameters=(
+            Parameter(
+                "rates", "oracle_rates", "--oracle-rates", DEFAULT_ORACLE_RATES, "the rates n of PGn, PBn, FRR@FAR"
+            ),
+        ),
+        needs_normal_images=True,
+        key_titles=_oracle_title,
+        owns=lambda key: bool(_ORACLE_KEY.match(key)),
+    ),
+    Metric(
+        name="operating_points",
+        title="operating points at the validation thresholds",
+        description="at thresholds chosen on validation (--thresholds, or --val-maps): image FRR and FAR, the review "
+        "band, per-defect escapes, SegF1, PRO at the pixel threshold and mean IoU",
+        passes=frozenset(),
+        keys=_fixed(*OPERATING_KEYS),
+        values=_operating_values,
+        files=lambda params: (
+            ResultFile("operating_points.json", None, "operating"),
+            ResultFile("per_defect.csv", None, "operating"),
+            ResultFile("per_defect.md", None, "operating"),
+            ResultFile("thresholds.json", None, "operating"),
+        ),
+        compared=lambda key: False,
+        per_image_columns=("rejected", "decision", "iou"),
+        needs_thresholds=True,
+        key_titles=_titles(
+            {
+                "image_threshold": "image threshold",
+                "image_frr": "image FRR",
+                "image_far": "image FAR",
+                "image_soft_threshold": "soft threshold",
+                "share_normal_reject": "normal: auto-reject",
+                "share_normal_review": "normal: review",
+                "share_normal_accept": "normal: auto-accept",
+                "share_anomalous_reject": "defective: auto-reject",
+                "share_anomalous_review": "defective: review",
+                "share_anomalous_accept": "defective: auto-accept (escapes)",
+                "seg_f1": "SegF1",
+                "pro_at_threshold": "PRO at threshold",
+                "mean_iou": "mean IoU",
+                "pixel_threshold": "pixel threshold",
+            }
+        ),
+    ),
+    Metric(
         name="score_stats",
         title="score statistics",
         description="mean and std of the image and pixel scores by class, and the range of the normal ones",
         passes=frozenset({MOMENTS, IMAGE_SCORES}),
         keys=_fixed(*SCORE_STATISTICS_KEYS),
         values=_statistics,
-        files=lambda limits: (ResultFile("score_stats.json", {key: key for key in SCORE_STATISTICS_KEYS}),),
+        files=lambda params: (ResultFile("score_stats.json", {key: key for key in SCORE_STATISTICS_KEYS}),),
         compared=lambda key: False,
     ),
 )
@@ -365,8 +497,9 @@ REGISTRY: tuple[Metric, ...] = (
 METRICS: dict[str, Metric] = {metric.name: metric for metric in REGISTRY}
 """The registry by name."""
 
-DEFAULT_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY)
-"""What ``--metrics`` computes by default: every registered metric."""
+DEFAULT_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if not metric.needs_thresholds)
+"""What ``--metrics`` computes by default: every registered metric but those that need thresholds, which are
+added whenever thresholds are given."""
 
 RANKING_KEY = "aupimo_mean"
 """The summary key `compare` ranks models by (mean AUPIMO, as the AUPIMO paper does)."""
@@ -381,12 +514,12 @@ CONTEXT_KEYS: tuple[str, ...] = ("fpr_lower_bound", "fpr_upper_bound", "thresh_l
 """Summary keys that say how AUPIMO was integrated, after the counts."""
 
 
-def summary_keys(aupro_limits: Sequence[float]) -> list[str]:
+def summary_keys(params: KeyParams) -> list[str]:
     """The keys of ``summary.json``, in order: the category, every metric's keys in registry order, the image
     counts, the AUPIMO integration range and the version (DESIGN section 3)."""
     keys = ["category"]
     for metric in REGISTRY:
-        keys.extend(metric.keys(aupro_limits))
+        keys.extend(metric.keys(params))
     return [*keys, *COUNT_KEYS, *CONTEXT_KEYS, "version"]
 
 

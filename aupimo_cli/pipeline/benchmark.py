@@ -8,6 +8,7 @@ in the dataset tables, which are rebuilt from the per-category files on every ru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ from ..errors import InputError, listing
 from ..io.discovery import find_pairs, split_filter
 from ..io.readers import read_image_size
 from ..report.manifest import MANIFEST_FILE, Ownership, manifest_record, ownership, refuse_unsafe_target
+from .calibrate import ThresholdPolicy, Thresholds, calibrate_folders, common_mask_shape, refuse_overlap
 from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
 
 LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw")
@@ -33,11 +35,13 @@ COUNT_KEYS = ("num_images", "num_normal", "num_anomalous")
 # Summary columns left empty in the mean row: they are not comparable across categories.
 NO_MEAN_KEYS = (
     "aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3", "thresh_lower_bound", "thresh_upper_bound", "version",
+    "pixel_f1max_threshold", "image_f1max_threshold", "image_threshold", "image_soft_threshold", "pixel_threshold",
 )  # fmt: skip
 # The command-line flag of each recorded option, for messages.
 OPTION_FLAGS = {
     "metrics": "--metrics", "aupro_limits": "--aupro-limits", "fpr_bounds": "--fpr-bounds",
     "num_thresholds": "--num-thresholds", "normal_dirs": "--normal-dirs", "force": "--force",
+    "oracle_rates": "--oracle-rates", "thresholds": "--val-maps-root/--thresholds-root and their rules",
 }  # fmt: skip
 # Memory a worker process needs besides its maps: the interpreter, numba, opencv, pyarrow (bytes).
 WORKER_BASE_BYTES = 400 * 2**20
@@ -59,6 +63,79 @@ class CategoryJob:
     def keep(self) -> Callable[[str], bool] | None:
         """The filter of image keys for `find_pairs` (VisA's test split), or None for every image."""
         return None if self.split_csv is None else split_filter(self.split_csv, self.name)
+
+
+@dataclass(frozen=True)
+class ThresholdSource:
+    """Where each category of a benchmark takes its thresholds from (DESIGN section 6): chosen now on its own
+    validation maps (``--val-maps-root``, with `policy`), or read from a saved ``thresholds.json``
+    (``--thresholds-root``, e.g. an earlier benchmark's folder); neither: no operating points."""
+
+    val_maps_root: Path | None = None
+    thresholds_root: Path | None = None
+    policy: ThresholdPolicy = field(default_factory=ThresholdPolicy)
+
+    def __post_init__(self) -> None:
+        if self.val_maps_root is not None and self.thresholds_root is not None:
+            raise InputError("give either --val-maps-root or --thresholds-root, not both")
+
+    @property
+    def active(self) -> bool:
+        return self.val_maps_root is not None or self.thresholds_root is not None
+
+    def to_json(self) -> dict[str, Any] | None:
+        """What the benchmark's manifest records; None without thresholds."""
+        if self.thresholds_root is not None:
+            return {"thresholds_root": os.path.abspath(self.thresholds_root)}
+        if self.val_maps_root is not None:
+            return {"val_maps_root": os.path.abspath(self.val_maps_root), "policy": self.policy.to_json()}
+        return None
+
+    def validation_maps(self, job: CategoryJob) -> Path:
+        """A category's validation maps: ``<root>/<category>/validation`` if it exists (MVTec AD 2's layout),
+        else ``<root>/<category>``."""
+        assert self.val_maps_root is not None
+        folder = self.val_maps_root / job.name
+        return folder / "validation" if (folder / "validation").is_dir() else folder
+
+    def thresholds_for(self, job: CategoryJob, max_memory_bytes: int | None = None) -> Thresholds | None:
+        """The category's thresholds, or None without a source.
+
+        Raises:
+            InputError: missing or bad validation maps or thresholds file, naming them.
+        """
+        if self.thresholds_root is not None:
+            path = self.thresholds_root / job.name / "thresholds.json"
+            if not path.is_file():
+                raise InputError(
+                    f"no thresholds for {job.name}: {path} does not exist (--thresholds-root holds "
+                    "<category>/thresholds.json, as a benchmark folder run with --val-maps-root does)"
+                )
+            return Thresholds.load(path)
+        if self.val_maps_root is None:
+            return None
+        val_maps = self.validation_maps(job)
+        if not val_maps.is_dir():
+            raise InputError(
+                f"no validation maps for {job.name}: {val_maps} is not a folder (--val-maps-root holds "
+                "<category>/validation/... or <category>/...)"
+            )
+        refuse_overlap(val_maps, job.maps_root)
+        shape = common_mask_shape(job.masks_root)
+        return calibrate_folders(
+            val_maps,
+            None,
+            self.policy,
+            default_shape=shape,
+            resolution_source="" if shape is None else f"the test masks' ({shape[0]}x{shape[1]})",
+            max_memory_bytes=max_memory_bytes,
+        )
+
+
+def benchmark_options(options: EvaluateOptions, source: ThresholdSource) -> dict[str, Any]:
+    """The one set of options a benchmark folder holds: the evaluate options, with the thresholds' source in
+    place of each category's own thresholds."""
+    return {**options.to_json(), "thresholds": source.to_json()}
 
 
 @dataclass
@@ -130,14 +207,23 @@ def _stored_provenance(folder: Path) -> dict[str, Any] | None:
 
 
 def run_category(
-    job: CategoryJob, options: EvaluateOptions, out: Path, overwrite: bool, max_memory_bytes: int | None = None
+    job: CategoryJob,
+    options: EvaluateOptions,
+    out: Path,
+    overwrite: bool,
+    max_memory_bytes: int | None = None,
+    source: ThresholdSource | None = None,
 ) -> CategoryOutcome:
-    """Evaluate one category into ``out/<name>``, or skip it when its stored results are up to date.
+    """Evaluate one category into ``out/<name>``, or skip it when its stored results are up to date; with a
+    threshold `source`, at the category's own thresholds.
 
     Never raises: failures are returned as the outcome, ``internal`` telling a bug from bad input.
     """
     folder = out / job.name
     try:
+        thresholds = None if source is None else source.thresholds_for(job, max_memory_bytes)
+        if thresholds is not None:
+            options = dataclasses.replace(options, thresholds=thresholds)
         if folder.exists() and not overwrite:
             stored = _stored_provenance(folder)
             pairs = find_pairs(job.maps_root, job.masks_root, options.normal_dirs, keep=job.keep())
@@ -199,23 +285,24 @@ def run_categories(
     workers: int,
     max_memory_bytes: int | None = None,
     on_done: Callable[[CategoryOutcome], None] | None = None,
+    source: ThresholdSource | None = None,
 ) -> list[CategoryOutcome]:
     """Run every job, `workers` at a time in separate processes; outcomes keep the order of `jobs`.
 
-    `max_memory_bytes` bounds each category (see `evaluate_category`).
+    `max_memory_bytes` bounds each category (see `evaluate_category`); `source` gives each its thresholds.
     """
     out.mkdir(parents=True, exist_ok=True)
     outcomes: list[CategoryOutcome] = []
     if workers <= 1:
         for job in jobs:
-            outcomes.append(run_category(job, options, out, overwrite, max_memory_bytes))
+            outcomes.append(run_category(job, options, out, overwrite, max_memory_bytes, source))
             if on_done is not None:
                 on_done(outcomes[-1])
         return outcomes
     # spawn, not fork: the parent may hold threads (rich, numba) that fork would copy mid-state.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(run_category, job, options, out, overwrite, max_memory_bytes) for job in jobs]
+        futures = [pool.submit(run_category, job, options, out, overwrite, max_memory_bytes, source) for job in jobs]
         for future in futures:
             outcomes.append(future.result())
             if on_done is not None:
@@ -254,7 +341,7 @@ def dataset_rows(
 
     Columns: the per-category summary keys in order, then ``error``.
     """
-    keys = [*summary_keys(options.aupro_limits), "error"]
+    keys = [*summary_keys(options.key_params()), "error"]
     rows = []
     for name in sorted({*categories, *failed}):
         row: dict[str, Any] = dict.fromkeys(keys)
@@ -332,7 +419,7 @@ def benchmark_manifest(
     tables: Sequence[str],
     categories: Sequence[str],
     failed: dict[str, str],
-    options: EvaluateOptions,
+    options: dict[str, Any],
     inputs: dict[str, str],
 ) -> dict[str, Any]:
     """The top-level ``manifest.json``: its table files, its category folders (each with a manifest of its own),
@@ -342,7 +429,7 @@ def benchmark_manifest(
         [*tables, MANIFEST_FILE],
         categories=sorted(categories),
         failed=dict(sorted(failed.items())),
-        options=options.to_json(),
+        options=options,
         inputs=inputs,
     )
 
@@ -393,13 +480,24 @@ def _option_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[
 
 
 def _format_option(value: Any) -> str:
+    if isinstance(value, dict):
+        # The thresholds' source and its policy: the values set, flattened.
+        parts = [_format_option(item) if key == "policy" else f"{key}={_format_option(item)}"
+                 for key, item in value.items() if item not in (None, False)]  # fmt: skip
+        return " ".join(parts)
     if isinstance(value, list):
         return ",".join(f"{item:g}" if isinstance(item, float) else str(item) for item in value)
     return str(value)
 
 
 def prepare_output(
-    out: Path, jobs: Sequence[CategoryJob], options: EvaluateOptions, inputs: Sequence[Path], *, overwrite: bool
+    out: Path,
+    jobs: Sequence[CategoryJob],
+    options: EvaluateOptions,
+    inputs: Sequence[Path],
+    *,
+    overwrite: bool,
+    source: ThresholdSource | None = None,
 ) -> BenchmarkFolder:
     """Check, before any work, that this run may write into `out`; returns what the folder held.
 
@@ -427,8 +525,9 @@ def prepare_output(
             "changed)"
         )
     state = _stored_state(out, held) if held.kind == "benchmark" else BenchmarkFolder()
-    wanted = options.to_json()
-    if state.options is not None and state.options != wanted:
+    wanted = benchmark_options(options, source or ThresholdSource())
+    # A folder of version 0.2.0 records no thresholds: the same as none.
+    if state.options is not None and {"thresholds": None, **state.options} != wanted:
         differences = "; ".join(_option_differences(state.options, wanted))
         if not overwrite:
             raise InputError(
@@ -467,6 +566,7 @@ def finish_benchmark(
     outcomes: Sequence[CategoryOutcome],
     options: EvaluateOptions,
     inputs: dict[str, str],
+    source: ThresholdSource | None = None,
 ) -> list[dict[str, Any]]:
     """Rebuild and write the top-level tables and manifest after a run; returns the rows.
 
@@ -485,5 +585,6 @@ def finish_benchmark(
     categories = {name for name in categories if has_results(out / name)}
     rows = dataset_rows(out, sorted(categories), failed, options)
     tables = dataset_tables(out, rows, sorted(categories))
-    write_dataset_tables(out, tables, benchmark_manifest(list(tables), sorted(categories), failed, options, inputs))
+    recorded = benchmark_options(options, source or ThresholdSource())
+    write_dataset_tables(out, tables, benchmark_manifest(list(tables), sorted(categories), failed, recorded, inputs))
     return rows

@@ -22,8 +22,9 @@ from typing import Any
 from ..compare.consistency import summary_disagreements
 from ..compare.read import is_mean_row
 from ..errors import InputError
-from ..metrics.registry import PER_IMAGE_AUPIMO
+from ..metrics.registry import DEFAULT_ORACLE_RATES, PER_IMAGE_AUPIMO
 from ..report.manifest import PROVENANCE_FILE, read_manifest
+from .calibrate import Thresholds
 from .evaluate import EvaluateOptions, evaluate_category, write_evaluation
 
 _MAX_SHOWN = 5
@@ -74,6 +75,8 @@ def _read_json(path: Path) -> Any:
 def _options(provenance: dict[str, Any], path: Path) -> EvaluateOptions:
     try:
         stored = provenance["options"]
+        # Results of version 0.2.0 have no oracle rates (nor the metric) and no thresholds.
+        thresholds = stored.get("thresholds")
         return EvaluateOptions(
             metrics=tuple(stored["metrics"]),
             aupro_limits=tuple(stored["aupro_limits"]),
@@ -81,6 +84,9 @@ def _options(provenance: dict[str, Any], path: Path) -> EvaluateOptions:
             num_thresholds=int(stored["num_thresholds"]),
             normal_dirs=tuple(stored["normal_dirs"]),
             force=bool(stored["force"]),
+            oracle_rates=tuple(stored.get("oracle_rates", DEFAULT_ORACLE_RATES)),
+            # The thresholds recorded are reused as they are: check recomputes, it does not recalibrate.
+            thresholds=None if thresholds is None else Thresholds.from_json(thresholds, str(path)),
         )
     except (KeyError, TypeError, IndexError) as error:
         raise InputError(f"{path} has no complete 'options' record ({error}): it was not written by aupimo") from None

@@ -6,6 +6,7 @@ as the flags, with the metrics as named entries with parameters (as ``MetricConf
 
     normal_dirs = ["good", "Normal", "ok"]
     layout = "mvtec"                    # benchmark only
+    fail_under = { image_auroc = 0.9 }  # CI gates, as --fail-under image_auroc=0.9
     metrics = [
         "auroc",
         { name = "aupro", params = { limits = [0.3, 0.05] } },
@@ -28,7 +29,7 @@ from ..errors import InputError
 from ..metrics.registry import DEFAULT_METRICS, METRICS
 from .evaluate import EvaluateOptions
 
-CONFIG_KEYS = ("metrics", "normal_dirs", "layout")
+CONFIG_KEYS = ("metrics", "normal_dirs", "layout", "fail_under", "fail_over")
 """The keys a config file may hold."""
 
 PYPROJECT_TABLE = ("tool", "aupimo")
@@ -44,6 +45,7 @@ class ConfigFile:
         params: the `EvaluateOptions` fields the file sets through metric parameters.
         normal_dirs: the normal folder names, or None.
         layout: the benchmark layout, or None.
+        fail_under, fail_over: CI gates as ``KEY=VALUE`` texts, as the ``--fail-under``/``--fail-over`` flags.
     """
 
     source: str
@@ -51,6 +53,8 @@ class ConfigFile:
     params: Mapping[str, Any] | None = None
     normal_dirs: tuple[str, ...] | None = None
     layout: str | None = None
+    fail_under: tuple[str, ...] = ()
+    fail_over: tuple[str, ...] = ()
 
 
 def _fail(source: str, what: str) -> InputError:
@@ -135,7 +139,15 @@ def parse_config(table: Mapping[str, Any], source: str) -> ConfigFile:
     layout = table.get("layout")
     if layout is not None and not isinstance(layout, str):
         raise _fail(source, f'layout must be a name such as "mvtec", not {layout!r}')
-    return ConfigFile(source, metrics, params, normal_dirs, layout)
+    gates = {}
+    for key in ("fail_under", "fail_over"):
+        value = table.get(key, {})
+        if not isinstance(value, dict) or not all(
+            isinstance(number, int | float) and not isinstance(number, bool) for number in value.values()
+        ):
+            raise _fail(source, f"{key} must be a table of summary keys and numbers, such as {{image_auroc = 0.9}}")
+        gates[key] = tuple(f"{name}={number}" for name, number in value.items())
+    return ConfigFile(source, metrics, params, normal_dirs, layout, gates["fail_under"], gates["fail_over"])
 
 
 def read_config(path: Path | None, cwd: Path | None = None) -> ConfigFile | None:

@@ -28,12 +28,14 @@ from ..metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
 from ..metrics.registry import (
     AUPIMO_PASS,
     DEFAULT_METRICS,
+    DEFAULT_ORACLE_RATES,
     METRICS,
     MOMENTS,
     PER_IMAGE_AUPIMO,
     PIXEL_PASS,
     REGISTRY,
     PassResults,
+    key_params,
     metric_values,
     needed_passes,
     summary_keys,
@@ -43,6 +45,8 @@ from ..metrics.registry import (
 from ..report.atomic import staged_folder
 from ..report.manifest import PROVENANCE_FILE, list_files, manifest_record
 from ..report.writers import write_json, write_metric_files, write_per_image, write_summary
+from .calibrate import Thresholds
+from .operating import OperatingPoints, measure_operating_points, per_defect_markdown
 
 
 class Progress(Protocol):
@@ -75,6 +79,8 @@ class EvaluateOptions:
     num_thresholds: int = DEFAULT_NUM_THRESHOLDS
     normal_dirs: tuple[str, ...] = DEFAULT_NORMAL_DIRS
     force: bool = False
+    oracle_rates: tuple[float, ...] = DEFAULT_ORACLE_RATES
+    thresholds: Thresholds | None = None
 
     def __post_init__(self) -> None:
         unknown = unknown_metrics(self.metrics)
@@ -82,6 +88,20 @@ class EvaluateOptions:
             raise InputError(
                 f"--metrics: unknown {', '.join(unknown) or 'empty list'}; choose from {','.join(METRICS)}."
             )
+        needing = [name for name in self.metrics if METRICS[name].needs_thresholds]
+        if self.thresholds is None and needing:
+            raise InputError(
+                f"--metrics {','.join(needing)} needs thresholds chosen on validation: pass --thresholds "
+                "thresholds.json (from aupimo calibrate) or --val-maps DIR"
+            )
+        if self.thresholds is not None:
+            # Thresholds given: the metrics that need them are measured too.
+            missing = [
+                metric.name for metric in REGISTRY if metric.needs_thresholds and metric.name not in self.metrics
+            ]
+            object.__setattr__(self, "metrics", (*self.metrics, *missing))
+        if not self.oracle_rates or not all(0 < rate < 1 for rate in self.oracle_rates):
+            raise InputError(f"--oracle-rates: every rate must be in (0, 1), got {list(self.oracle_rates)}.")
         if not all(0 < limit <= 1 for limit in self.aupro_limits) or not self.aupro_limits:
             raise InputError(f"--aupro-limits: every FPR limit must be in (0, 1], got {list(self.aupro_limits)}.")
         if len(set(map(aupro_key, self.aupro_limits))) != len(self.aupro_limits):
@@ -100,7 +120,13 @@ class EvaluateOptions:
             "num_thresholds": self.num_thresholds,
             "normal_dirs": list(self.normal_dirs),
             "force": self.force,
+            "oracle_rates": list(self.oracle_rates),
+            "thresholds": None if self.thresholds is None else self.thresholds.to_json(),
         }
+
+    def key_params(self) -> dict[str, tuple[float, ...]]:
+        """The option values the summary keys depend on (`registry.KeyParams`)."""
+        return key_params(self.aupro_limits, self.oracle_rates)
 
 
 @dataclass
@@ -111,17 +137,20 @@ class Evaluation:
         summary: ``summary.json``, every key in order (null for the metrics left out).
         per_image: the ``per_image.parquet`` columns.
         options: what was computed, and with which parameters.
-        aupimo_result: the AUPIMO result, when computed.
+        own_files: the result files of their own format (``aupimo/aupimos.json``, the operating points'), by
+            path in the results folder.
         provenance: ``provenance.json`` without its manifest, which the writer adds.
         notes: what the user should know about the inputs and the numbers.
+        operating_rows: the per-defect operating points (``per_defect.csv``), when thresholds were measured.
     """
 
     summary: dict[str, Any]
     per_image: dict[str, list[Any]]
     options: EvaluateOptions
-    aupimo_result: AUPIMOResult | None
+    own_files: dict[str, str]
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    operating_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 # Memory model of `evaluate_category` at its peak (bytes), checked against --max-memory before loading:
@@ -223,6 +252,28 @@ def _library_versions() -> dict[str, str]:
     }
 
 
+def operating_files(operating: OperatingPoints, thresholds: Thresholds, summary: dict[str, Any]) -> dict[str, str]:
+    """The operating points' files: ``operating_points.json`` (the thresholds, the test-set figures, the
+    per-defect rows and the oracle figures, labelled optimistic), ``per_defect.csv``/``.md`` and the
+    ``thresholds.json`` used."""
+    from ..metrics.registry import METRICS
+    from ..report.writers import json_text, summary_csv
+
+    oracle = METRICS["oracle"]
+    record = {
+        "thresholds": thresholds.to_json(),
+        "test": operating.headline,
+        "per_defect": operating.per_defect,
+        "oracle_optimistic": {key: value for key, value in summary.items() if oracle.owns_key(key)},
+    }
+    return {
+        "operating_points.json": json_text(record),
+        "per_defect.csv": summary_csv(operating.per_defect),
+        "per_defect.md": per_defect_markdown(operating.per_defect, thresholds),
+        "thresholds.json": json_text(thresholds.to_json()),
+    }
+
+
 def split_while_loading() -> Callable[[int, np.ndarray, np.ndarray], tuple[int, float]]:
     """A `load_category` hook that splits and sorts each map's scores in place (`metrics._pass.ImageSplitter`) on
     the loader thread, while the next files are read; it returns (number of normal pixels, image score: the
@@ -251,13 +302,14 @@ def split_while_loading() -> Callable[[int, np.ndarray, np.ndarray], tuple[int, 
 
 def _compute_metrics(
     loaded: LoadedCategory, labels: np.ndarray, options: EvaluateOptions, progress: Progress, notes: list[str]
-) -> tuple[PassResults, dict[str, float | None]]:
+) -> tuple[PassResults, dict[str, float | None], OperatingPoints | None]:
     """Run the shared passes that the requested metrics need (`registry.needed_passes`), once each.
 
     `labels` (N,) are the image labels, 1 where the mask has an anomalous pixel.
 
     Returns:
-        (what the passes computed, every requested metric's value by summary key).
+        (what the passes computed, every requested metric's value by summary key, the operating points at the
+        options' thresholds or None).
     """
     from ..metrics._pass import split_from_flats, split_pixel_pass
     from ..metrics.pimo import aupimo_of_values
@@ -310,11 +362,29 @@ def _compute_metrics(
         if passes & {PIXEL_PASS, MOMENTS}:
             progress.stage("pixel metrics")
             pixel = split_pixel_pass(split, limits, walk=PIXEL_PASS in passes)
-        results = PassResults(image_scores, labels, pixel, aupimo_result, limits)
+        operating = None
+        if options.thresholds is not None:
+            progress.stage("operating points")
+            operating = measure_operating_points(
+                split,
+                labels,
+                [pair.defect for pair in loaded.pairs],
+                None if aupimo_result is None else aupimo_result.aupimos,
+                options.thresholds,
+            )
+        results = PassResults(
+            image_scores,
+            labels,
+            pixel,
+            aupimo_result,
+            limits,
+            None if operating is None else operating.headline,
+            tuple(options.oracle_rates),
+        )
         values = metric_values(options.metrics, results)
     except MetricInputError as error:  # any other exception from the core is a bug, reported as one
         raise InputError(str(error)) from error
-    return results, values
+    return results, values, operating
 
 
 def evaluate_category(
@@ -377,7 +447,7 @@ def evaluate_category(
 
     warmup.join()
     labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
-    results, metric_values_by_key = _compute_metrics(loaded, labels, options, progress, notes)
+    results, metric_values_by_key, operating = _compute_metrics(loaded, labels, options, progress, notes)
     aupimo_result = results.aupimo
 
     progress.stage("fingerprinting inputs")
@@ -395,6 +465,11 @@ def evaluate_category(
         "num_regions": [count_regions(mask) for mask in loaded.masks],
         "height": [int(mask.shape[0]) for mask in loaded.masks],
         "width": [int(mask.shape[1]) for mask in loaded.masks],
+        "rejected": [None] * len(labels) if operating is None else [int(v) for v in operating.rejected],
+        "decision": [None] * len(labels) if operating is None else list(operating.decisions),
+        "iou": [None] * len(labels)
+        if operating is None
+        else [None if math.isnan(v) else float(v) for v in operating.ious],
     }
     num_anomalous = int(labels.sum())
     values: dict[str, Any] = {"category": name, **metric_values_by_key}
@@ -411,7 +486,7 @@ def evaluate_category(
         }
     )
     # Every key in the contract's order; a metric left out of --metrics is null.
-    summary = {key: values.get(key) for key in summary_keys(options.aupro_limits)}
+    summary = {key: values.get(key) for key in summary_keys(options.key_params())}
     provenance = {
         "tool": {"name": "aupimo-cli", "version": __version__},
         "libraries": _library_versions(),
@@ -427,7 +502,11 @@ def evaluate_category(
         },
         "fingerprint": fingerprint,
     }
-    return Evaluation(summary, per_image, options, aupimo_result, provenance, notes)
+    own_files = {} if aupimo_result is None else {"aupimo/aupimos.json": aupimo_result.to_json()}
+    if operating is not None and options.thresholds is not None:
+        own_files.update(operating_files(operating, options.thresholds, summary))
+    rows = [] if operating is None else operating.per_defect
+    return Evaluation(summary, per_image, options, own_files, provenance, notes, rows)
 
 
 def input_paths(provenance: dict[str, Any]) -> list[Path]:
@@ -452,8 +531,8 @@ def write_evaluation(evaluation: Evaluation, out: Path, *, overwrite: bool) -> P
                 staging,
                 evaluation.options.metrics,
                 evaluation.summary,
-                evaluation.aupimo_result,
-                evaluation.options.aupro_limits,
+                evaluation.options.key_params(),
+                evaluation.own_files,
             )
             write_per_image(staging, evaluation.per_image)
             write_summary(staging, evaluation.summary)

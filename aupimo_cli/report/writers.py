@@ -18,7 +18,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..metrics.pimo import AUPIMOResult
 from ..metrics.registry import METRICS, PER_IMAGE_AUPIMO
 
 PER_IMAGE_SCHEMA = pa.schema(
@@ -32,8 +31,14 @@ PER_IMAGE_SCHEMA = pa.schema(
         ("num_regions", pa.int32()),
         ("height", pa.int32()),
         ("width", pa.int32()),
+        # At the validation thresholds (null without them): score >= the hard threshold, the line's decision
+        # (reject, review or accept), and the IoU of the predicted and true anomalous pixels (anomalous images).
+        ("rejected", pa.int8()),
+        ("decision", pa.string()),
+        ("iou", pa.float64()),
     ]
 )
+OPERATING_COLUMNS = tuple(METRICS["operating_points"].per_image_columns)
 
 
 def strict(value: Any) -> Any:
@@ -61,27 +66,36 @@ def write_metric_files(
     folder: Path,
     metrics: Sequence[str],
     summary: Mapping[str, Any],
-    aupimo_result: AUPIMOResult | None,
-    aupro_limits: Sequence[float],
+    params: Mapping[str, Any],
+    own_files: Mapping[str, str],
 ) -> None:
     """Each computed metric's result files, as the registry names them: ``{"value": ...}`` files such as
-    ``auroc.json`` and ``aupro_05.json`` (plus ``"threshold"`` for F1max), ``score_stats.json``, and
-    ``aupimo/aupimos.json`` in the AUPIMO benchmark format."""
+    ``auroc.json`` and ``aupro_05.json`` (plus ``"threshold"`` for F1max) and ``score_stats.json`` from the
+    summary; the files of their own format (``aupimo/aupimos.json``, the operating points' files) from
+    `own_files`, path -> text (a file absent there is not written)."""
     for name in metrics:
-        for result_file in METRICS[name].files(aupro_limits):
+        for result_file in METRICS[name].files(params):
             path = folder / result_file.path
             if result_file.fields is None:
-                if aupimo_result is not None:
+                if result_file.path in own_files:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(aupimo_result.to_json(), encoding="utf-8")
+                    path.write_text(own_files[result_file.path], encoding="utf-8")
                 continue
             write_json(path, {field: summary.get(key) for field, key in result_file.fields.items()})
 
 
 def write_per_image(folder: Path, columns: Mapping[str, Sequence[Any]]) -> None:
-    """``per_image.parquet``: one row per image, the columns of `PER_IMAGE_SCHEMA`, no pandas metadata."""
+    """``per_image.parquet``: one row per image, the columns of `PER_IMAGE_SCHEMA`, no pandas metadata; the
+    operating points' columns (``rejected``, ``decision``, ``iou``) are null when absent from `columns`."""
+    rows = len(columns["path"])
     table = pa.table(
-        {name: pa.array(columns[name], type=PER_IMAGE_SCHEMA.field(name).type) for name in PER_IMAGE_SCHEMA.names},
+        {
+            name: pa.array(
+                columns[name] if name in columns or name not in OPERATING_COLUMNS else [None] * rows,
+                type=PER_IMAGE_SCHEMA.field(name).type,
+            )
+            for name in PER_IMAGE_SCHEMA.names
+        },
         schema=PER_IMAGE_SCHEMA,
     )
     pq.write_table(table, folder / "per_image.parquet", compression="zstd")
