@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m aupimo_cli.metrics._warmup
 	touch $(STAMP)
 
-## demo: evaluate the shipped sample category and show the summary table
+## demo: evaluate a shipped sample category at thresholds chosen on its validation maps, show the tables
 demo: $(STAMP)
-	$(BIN)/aupimo evaluate sample_data/model_a/gear/test sample_data/mvtec/gear/ground_truth --out results/sample --overwrite
+	$(BIN)/aupimo evaluate sample_data/model_b/widget/test sample_data/mvtec/widget/ground_truth \
+		--val-maps sample_data/model_b/widget/validation --frr 0.05 --soft-frr 0.2 \
+		--out results/sample --overwrite
 
 ## test: run the whole test suite (ruff and mypy first, then pytest)
 test: $(STAMP)

@@ -3,8 +3,10 @@
     sample_data/mvtec/<category>/ground_truth/<defect>/<NNN>_mask.png   0/255 masks at 1024x1024
     sample_data/model_a/<category>/test/<defect>/<NNN>.tiff              float32 maps at 64x64
     sample_data/model_b/<category>/test/<defect>/<NNN>.tiff              model_a's maps plus noise
+    sample_data/model_<x>/<category>/validation/good/<NNN>.tiff          validation maps of normal images
 
-Each category has 10 good images and two defect types of 5 images. model_b is model_a with Gaussian noise
+Each category has 10 good images and two defect types of 5 images, and a validation set of 20 normal images
+(as MVTec AD 2's), from which `aupimo calibrate` chooses the thresholds. model_b is model_a with Gaussian noise
 added, so it is the weaker model. Nothing here comes from a real dataset.
 
     python scripts/make_sample_data.py [--out sample_data]
@@ -23,6 +25,7 @@ from aupimo_cli.synthetic import write_category
 
 CATEGORIES = {"gear": ("crack", "scratch"), "widget": ("dent", "hole")}
 NOISE_STD = 0.6
+NUM_VALIDATION = 20
 
 
 def main() -> None:
@@ -36,13 +39,20 @@ def main() -> None:
         write_category(staging, dict.fromkeys(defects, 5), num_normal=10, mask_shape=(1024, 1024), map_shape=(64, 64),
                        seed=seed, anomaly_strength=(2.0, 8.0), border_fade=0.15)  # fmt: skip
         shutil.move(staging / "masks", args.out / "mvtec" / category / "ground_truth")
-        model_a = args.out / "model_a" / category / "test"
-        shutil.move(staging / "maps", model_a)
-        for path in sorted(model_a.rglob("*.tiff")):
-            noisy = tifffile.imread(path) + rng.normal(scale=NOISE_STD, size=(64, 64)).astype(np.float32)
-            target = args.out / "model_b" / category / "test" / path.relative_to(model_a)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tifffile.imwrite(target, noisy)
+        shutil.move(staging / "maps", args.out / "model_a" / category / "test")
+        # Held-out normal images of the same model, another seed: the thresholds are chosen on them, never on test.
+        validation = args.out / ".staging" / f"{category}-validation"
+        write_category(validation, {}, num_normal=NUM_VALIDATION, mask_shape=(1024, 1024), map_shape=(64, 64),
+                       seed=seed + 100, border_fade=0.15)  # fmt: skip
+        shutil.move(validation / "maps", args.out / "model_a" / category / "validation")
+        model_a = args.out / "model_a" / category
+        # The validation maps' noise has its own generator, so that the test maps stay as they were without them.
+        for split, noise in (("test", rng), ("validation", np.random.default_rng(seed + 100))):
+            for path in sorted((model_a / split).rglob("*.tiff")):
+                noisy = tifffile.imread(path) + noise.normal(scale=NOISE_STD, size=(64, 64)).astype(np.float32)
+                target = args.out / "model_b" / category / path.relative_to(model_a)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tifffile.imwrite(target, noisy)
     shutil.rmtree(args.out / ".staging")
     print(f"wrote {args.out}")
 

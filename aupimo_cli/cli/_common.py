@@ -259,12 +259,17 @@ FailUnderOption = Annotated[
     list[str] | None,
     typer.Option(
         "--fail-under",
+        metavar="KEY=VALUE",
         help="KEY=VALUE: exit 4 (after writing) when the summary's KEY is under VALUE, or null. Repeatable.",
     ),
 ]
 FailOverOption = Annotated[
     list[str] | None,
-    typer.Option("--fail-over", help="KEY=VALUE: exit 4 (after writing) when KEY is over VALUE, or null. Repeatable."),
+    typer.Option(
+        "--fail-over",
+        metavar="KEY=VALUE",
+        help="KEY=VALUE: exit 4 (after writing) when KEY is over VALUE, or null. Repeatable.",
+    ),
 ]
 
 

@@ -16,11 +16,9 @@ from ._common import (
     F1AdaptiveOption,
     FarOption,
     FrrOption,
-    JsonOption,
     ManualThresholdOption,
     MaxMemoryOption,
     NormalDirsOption,
-    OverwriteOption,
     PixelFprOption,
     PixelRuleOption,
     QuietOption,
@@ -100,9 +98,13 @@ def calibrate(
     val_images: ValImagesOption = None,
     normal_dirs: NormalDirsOption = None,
     config: ConfigOption = None,
-    overwrite: OverwriteOption = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --out: only a thresholds file aupimo wrote.")
+    ] = False,
     max_memory: MaxMemoryOption = None,
-    as_json: JsonOption = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print thresholds.json to stdout and nothing else there.")
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Choose thresholds on a validation set and save them (thresholds.json) for aupimo evaluate --thresholds.

@@ -94,7 +94,8 @@ def per_defect_tables(rows: list[dict[str, Any]], width: int) -> list[Table]:
     cells = [[_format_value(row[key]) for key, _ in PER_DEFECT_SHOWN] for row in rows]
     titles = [title for _, title in PER_DEFECT_SHOWN]
     labels = [str(row["defect"]) for row in rows]
-    return chunked_tables("per defect type, at the hard threshold", "defect", labels, titles, cells, width)
+    title = "per defect type: the line's decisions (escaped: defective and accepted)"
+    return chunked_tables(title, "defect", labels, titles, cells, width)
 
 
 def print_results(console: Console, evaluation: Any, written: Path) -> None:

@@ -465,8 +465,8 @@ REGISTRY: tuple[Metric, ...] = (
         key_titles=_titles(
             {
                 "image_threshold": "image threshold",
-                "image_frr": "image FRR",
-                "image_far": "image FAR",
+                "image_frr": "image FRR at hard threshold",
+                "image_far": "image FAR at hard threshold",
                 "image_soft_threshold": "soft threshold",
                 "share_normal_reject": "normal: auto-reject",
                 "share_normal_review": "normal: review",

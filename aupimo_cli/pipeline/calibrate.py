@@ -110,6 +110,10 @@ class ThresholdPolicy:
         return "mean + 3 std of validation normal pixels" if self.pixel == "mean+3std" else "none"
 
 
+def _defective_text(count: int) -> str:
+    return "all normal" if count == 0 else f"{count} defective"
+
+
 def _percent(rate: float | None) -> str:
     """A rate as a percentage, ``0.01`` -> ``1%``, ``0.125`` -> ``12.5%``; None -> ``-``."""
     return "-" if rate is None else f"{100 * rate:.3g}%"
@@ -140,7 +144,7 @@ class Thresholds:
         far = rates.get("image_far")
         lines = [
             f"Thresholds chosen on {counts.get('num_images', '?')} validation images "
-            f"({counts.get('num_anomalous', 0)} defective);",
+            f"({_defective_text(int(counts.get('num_anomalous') or 0))});",
             "a part is rejected when its image score is >= the hard threshold:",
             f"  hard  {self.image:<10.6g} {self.policy.image_rule_text()} (reached: FRR "
             f"{_percent(rates.get('image_frr'))}{'' if far is None else ', FAR ' + _percent(far)})",

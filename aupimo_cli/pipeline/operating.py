@@ -130,7 +130,8 @@ def per_defect_markdown(rows: Sequence[dict[str, Any]], thresholds: Thresholds) 
     soft = "" if thresholds.soft is None else f", soft threshold {thresholds.soft:.6g} (review band)"
     header = (
         f"# Operating points per defect type\n\nHard image threshold {thresholds.image:.6g} (rejected when the image "
-        f"score is >= it; chosen on validation by {thresholds.policy.image_rule}){soft}. `escaped`: defective parts "
-        "accepted; `false_reject_rate`: normal parts rejected.\n\n"
+        f"score is >= it; chosen on validation by {thresholds.policy.image_rule}){soft}. `rejected`, `review`, "
+        "`accepted`: the line's decisions; `escaped`: defective parts accepted (below the soft threshold when there "
+        "is one); `escape_rate`: escaped / anomalous; `false_reject_rate`: normal parts rejected.\n\n"
     )
     return header + summary_markdown(rows)
