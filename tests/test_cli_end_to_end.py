@@ -22,16 +22,16 @@ from .conftest import DATA, REFERENCE_CASES, invoke
 
 SUMMARY_KEYS = [
     "category", "pixel_auroc", "aupro_30", "aupro_05", "aupimo_mean", "aupimo_std", "aupimo_q1", "aupimo_median",
-    "aupimo_q3", "image_auroc", "pixel_ap", "pixel_f1max", "pixel_f1max_threshold", "image_ap", "image_f1max",
-    "image_f1max_threshold", "pg_01", "pg_05", "pb_01", "pb_05", "test_frr_at_far_01", "test_frr_at_far_05",
-    "image_threshold", "image_frr", "image_far", "image_soft_threshold", "share_normal_reject",
-    "share_normal_review", "share_normal_accept", "share_anomalous_reject", "share_anomalous_review",
-    "share_anomalous_accept", "pixel_threshold", "seg_f1", "pro_at_threshold", "mean_iou",
-    "image_score_normal_mean", "image_score_normal_std", "image_score_anomalous_mean", "image_score_anomalous_std",
-    "image_score_normal_min", "image_score_normal_max", "pixel_score_normal_mean", "pixel_score_normal_std",
-    "pixel_score_anomalous_mean", "pixel_score_anomalous_std", "pixel_score_normal_min", "pixel_score_normal_max",
-    "num_images", "num_normal", "num_anomalous", "fpr_lower_bound", "fpr_upper_bound", "thresh_lower_bound",
-    "thresh_upper_bound", "version",
+    "aupimo_q3", "image_auroc", "image_auroc_delong_se", "image_auroc_delong_low", "image_auroc_delong_high",
+    "pixel_ap", "pixel_f1max", "pixel_f1max_threshold", "image_ap", "image_f1max", "image_f1max_threshold", "pg_01",
+    "pg_05", "pb_01", "pb_05", "test_frr_at_far_01", "test_frr_at_far_05", "image_threshold", "image_frr",
+    "image_far", "image_soft_threshold", "share_normal_reject", "share_normal_review", "share_normal_accept",
+    "share_anomalous_reject", "share_anomalous_review", "share_anomalous_accept", "pixel_threshold", "seg_f1",
+    "pro_at_threshold", "mean_iou", "image_score_normal_mean", "image_score_normal_std",
+    "image_score_anomalous_mean", "image_score_anomalous_std", "image_score_normal_min", "image_score_normal_max",
+    "pixel_score_normal_mean", "pixel_score_normal_std", "pixel_score_anomalous_mean", "pixel_score_anomalous_std",
+    "pixel_score_normal_min", "pixel_score_normal_max", "num_images", "num_normal", "num_anomalous",
+    "fpr_lower_bound", "fpr_upper_bound", "thresh_lower_bound", "thresh_upper_bound", "version",
 ]  # fmt: skip
 PER_IMAGE_COLUMNS = [
     "path",

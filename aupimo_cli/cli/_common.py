@@ -189,6 +189,7 @@ def evaluate_options(
     force: bool | None,
     config: Path | None,
     oracle_rates: str | None = None,
+    statistics: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
     """The resolved `EvaluateOptions` (flags over the config file over the registry's defaults), and the config
     file read (None without one)."""
@@ -208,9 +209,46 @@ def evaluate_options(
         "normal_dirs": None if normal_dirs is None else names(normal_dirs),
         "force": force,
         "oracle_rates": None if oracle_rates is None else floats(oracle_rates, "--oracle-rates"),
+        **(statistics or {}),
     }
     config_file = read_config(config)
     return resolve_options(flags, config_file), config_file
+
+
+# Confidence intervals (DESIGN section 7).
+BootstrapOption = Annotated[
+    int | None,
+    typer.Option(
+        "--bootstrap",
+        help="Bootstrap confidence intervals from this many replicates (1000 is usual; images resampled within the "
+        "normal and within the anomalous ones): image AUROC/AP/F1max, pixel AUROC, every AUPRO, mean AUPIMO and the "
+        "operating-point rates. [default: 0, off, or the config file's]",
+    ),
+]
+CiLevelOption = Annotated[
+    float | None,
+    typer.Option(
+        "--ci-level", help="Level of the bootstrap and DeLong intervals. [default: 0.95, or the config file's]"
+    ),
+]
+SeedOption = Annotated[
+    int | None, typer.Option("--seed", help="Seed of the bootstrap's resampling. [default: 0, or the config file's]")
+]
+BootstrapPixelApOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--bootstrap-pixel-ap/--no-bootstrap-pixel-ap",
+        help="Also bootstrap pixel AP and pixel F1max: a pass over every distinct anomalous score per replicate, "
+        "several times the evaluation's own time. [default: no]",
+    ),
+]
+
+
+def statistics_flags(
+    bootstrap: int | None, ci_level: float | None, seed: int | None, pixel_ap: bool | None
+) -> dict[str, Any]:
+    """The confidence intervals' flags as `EvaluateOptions` fields (None: not given)."""
+    return {"bootstrap": bootstrap, "ci_level": ci_level, "seed": seed, "bootstrap_pixel_ap": pixel_ap}
 
 
 # Thresholds chosen on validation (DESIGN section 6), and CI gates.

@@ -14,6 +14,9 @@ from rich.table import Table
 from ..errors import InputError
 from ._common import (
     AuproLimitsOption,
+    BootstrapOption,
+    BootstrapPixelApOption,
+    CiLevelOption,
     ConfigOption,
     F1AdaptiveOption,
     FailOverOption,
@@ -34,6 +37,7 @@ from ._common import (
     PixelRuleOption,
     QuietOption,
     RichProgress,
+    SeedOption,
     SoftFrrOption,
     evaluate_options,
     gates_of,
@@ -41,6 +45,7 @@ from ._common import (
     parse_memory_size,
     policy_from_flags,
     print_gate_failures,
+    statistics_flags,
 )
 from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_POLICY, fail
 from ._tables import chunked_tables
@@ -165,6 +170,10 @@ def benchmark(
     pixel: PixelRuleOption = None,
     pixel_fpr: PixelFprOption = None,
     oracle_rates: OracleRatesOption = None,
+    bootstrap: BootstrapOption = None,
+    ci_level: CiLevelOption = None,
+    seed: SeedOption = None,
+    bootstrap_pixel_ap: BootstrapPixelApOption = None,
     fail_under: FailUnderOption = None,
     fail_over: FailOverOption = None,
     overwrite: OverwriteOption = False,
@@ -186,7 +195,15 @@ def benchmark(
         from ..pipeline.config import layout_of
 
         options, config_file = evaluate_options(
-            metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, config, oracle_rates
+            metrics,
+            aupro_limits,
+            fpr_bounds,
+            num_thresholds,
+            normal_dirs,
+            force,
+            config,
+            oracle_rates,
+            statistics_flags(bootstrap, ci_level, seed, bootstrap_pixel_ap),
         )
         gates = gates_of(fail_under, fail_over, config_file)
         policy = policy_from_flags(frr, soft_frr, far, f1_adaptive, threshold, pixel, pixel_fpr)

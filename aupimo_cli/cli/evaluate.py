@@ -14,6 +14,9 @@ from rich.table import Table
 
 from ._common import (
     AuproLimitsOption,
+    BootstrapOption,
+    BootstrapPixelApOption,
+    CiLevelOption,
     ConfigOption,
     F1AdaptiveOption,
     FailOverOption,
@@ -34,6 +37,7 @@ from ._common import (
     PixelRuleOption,
     QuietOption,
     RichProgress,
+    SeedOption,
     SoftFrrOption,
     ThresholdsOption,
     ValImagesOption,
@@ -44,6 +48,7 @@ from ._common import (
     parse_memory_size,
     policy_from_flags,
     print_gate_failures,
+    statistics_flags,
     thresholds_from_flags,
 )
 from ._errors import EXIT_POLICY, fail
@@ -65,18 +70,32 @@ def _format_value(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def summary_table(summary: dict[str, Any], out: Path) -> Table:
+def summary_table(summary: dict[str, Any], out: Path, ci_level: float = 0.95) -> Table:
     """The summary as a two-column table (metric titles from the registry, then the counts and bounds); null
-    values of metrics left out of --metrics are not shown."""
-    from ..metrics.registry import key_title, metric_of
+    values of metrics left out of --metrics are not shown. A bootstrapped key shows its interval beside its
+    value, ``0.9887 [0.9751, 0.9961]``, and DeLong's interval of the image AUROC is one row."""
+    from ..metrics.registry import interval_of, key_title, metric_of
 
+    bootstrapped = any(interval_of(key) for key in summary)
     table = Table(title=f"{escape(str(summary['category']))}  →  {escape(str(out))}", title_justify="left")
     table.add_column("metric")
-    table.add_column("value", justify="right")
+    level = f"{100 * ci_level:g}%"
+    table.add_column(f"value [{level} CI]" if bootstrapped else "value", justify="right")
     for key, value in summary.items():
-        if key == "category" or (value is None and metric_of(key) is not None):
+        if key == "category" or interval_of(key) or (value is None and metric_of(key) is not None):
             continue
-        table.add_row(escape(key_title(key)), _format_value(value))
+        if key == "image_auroc_delong_high":
+            continue
+        if key == "image_auroc_delong_low":
+            high = summary.get("image_auroc_delong_high")
+            title = f"{key_title(key)} ({level})"
+            table.add_row(escape(title), f"[{_format_value(value)}, {_format_value(high)}]")
+            continue
+        cell = _format_value(value)
+        low, high = summary.get(f"{key}_ci_low"), summary.get(f"{key}_ci_high")
+        if low is not None and high is not None:
+            cell += f" [{_format_value(low)}, {_format_value(high)}]"
+        table.add_row(escape(key_title(key)), cell)
     return table
 
 
@@ -100,7 +119,7 @@ def per_defect_tables(rows: list[dict[str, Any]], width: int) -> list[Table]:
 
 def print_results(console: Console, evaluation: Any, written: Path) -> None:
     """The summary table, then the per-defect operating points when thresholds were measured."""
-    console.print(summary_table(evaluation.summary, written))
+    console.print(summary_table(evaluation.summary, written, evaluation.options.ci_level))
     rows = evaluation.operating_rows
     thresholds = evaluation.options.thresholds
     if rows and thresholds is not None:
@@ -161,6 +180,10 @@ def evaluate(
     pixel: PixelRuleOption = None,
     pixel_fpr: PixelFprOption = None,
     oracle_rates: OracleRatesOption = None,
+    bootstrap: BootstrapOption = None,
+    ci_level: CiLevelOption = None,
+    seed: SeedOption = None,
+    bootstrap_pixel_ap: BootstrapPixelApOption = None,
     fail_under: FailUnderOption = None,
     fail_over: FailOverOption = None,
     overwrite: OverwriteOption = False,
@@ -186,7 +209,15 @@ def evaluate(
         from ..report.atomic import check_target, recover_and_clean
 
         options, config_file = evaluate_options(
-            metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, config, oracle_rates
+            metrics,
+            aupro_limits,
+            fpr_bounds,
+            num_thresholds,
+            normal_dirs,
+            force,
+            config,
+            oracle_rates,
+            statistics_flags(bootstrap, ci_level, seed, bootstrap_pixel_ap),
         )
         gates = gates_of(fail_under, fail_over, config_file)
         policy = policy_from_flags(frr, soft_frr, far, f1_adaptive, threshold, pixel, pixel_fpr)

@@ -16,10 +16,15 @@ from ..metrics.registry import PER_IMAGE_AUPIMO
 
 
 def image_level_keys() -> list[str]:
-    """The summary keys that the image scores and labels determine; null in a summary where not requested."""
+    """The summary keys that the image scores and labels determine; null in a summary where not requested.
+    DeLong's interval is left out: it also depends on the confidence level, an option."""
     from ..metrics.registry import METRICS, image_level_metrics, key_params
 
-    return [key for name in image_level_metrics() for key in METRICS[name].keys(key_params())]
+    keys = [key for name in image_level_metrics() for key in METRICS[name].keys(key_params())]
+    return [key for key in keys if key not in LEVEL_DEPENDENT_KEYS]
+
+
+LEVEL_DEPENDENT_KEYS = frozenset({"image_auroc_delong_low", "image_auroc_delong_high"})
 
 
 SUMMARY_TOLERANCE = 1e-12
@@ -63,7 +68,8 @@ def summary_from_per_image(columns: Mapping[str, Sequence[Any]]) -> dict[str, fl
     num_anomalous = int(np.count_nonzero(labels == 1))
     names = image_level_metrics()
     if 0 < num_anomalous < labels.size and np.isfinite(scores).all():
-        values.update(metric_values(names, PassResults(scores, labels.astype(np.int32))))
+        computed = metric_values(names, PassResults(scores, labels.astype(np.int32)))
+        values.update({key: value for key, value in computed.items() if key not in LEVEL_DEPENDENT_KEYS})
     else:
         values.update(dict.fromkeys(image_level_keys()))
     return values

@@ -11,6 +11,8 @@ test-set PGn and PBn.
 
 from ._inputs import MapsLike, MasksLike, MetricInputError
 from ._pass import count_regions
+from .bootstrap import Resampling, percentile_interval
+from .delong import DeLongResult, delong_auroc
 from .distribution import score_statistics
 from .operating import (
     image_rates,
@@ -41,22 +43,26 @@ from .roc import image_auroc, pixel_auroc
 
 __all__ = [
     "AUPIMOResult",
+    "DeLongResult",
     "FPRBoundUnreachableError",
     "MapsLike",
     "MasksLike",
     "MetricInputError",
     "PIMOResult",
+    "Resampling",
     "ThresholdScore",
     "aupimo",
     "aupimo_statistics",
     "aupro",
     "aupro_key",
     "count_regions",
+    "delong_auroc",
     "image_auroc",
     "image_average_precision",
     "image_f1_max",
     "image_rates",
     "pb_n",
+    "percentile_interval",
     "pg_n",
     "pimo_curves",
     "pixel_auroc",

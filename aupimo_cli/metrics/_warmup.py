@@ -16,6 +16,7 @@ import numpy as np
 
 def warm_kernels(dtype: Any = np.float32) -> None:
     """Call every kernel the command line uses once, on tiny arrays of the types it will pass."""
+    from ._bootstrap_kernels import counts_at_or_above, precision_steps, pro_at_steps, sweep_columns
     from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram, masked_counts_at_or_above
     from ._pixel_kernels import (
         counts_walk,
@@ -43,6 +44,28 @@ def warm_kernels(dtype: Any = np.float32) -> None:
     add_fpr_from_histograms(hist, hist, 8, np.zeros(4))
     masked_counts_at_or_above(values, mask, thresholds, 0, 3)
     kth_smallest_key(np.linspace(0, 1, 8, dtype=np.float32).view(np.uint32), 3)
+    _warm_bootstrap(sweep_columns, pro_at_steps, counts_at_or_above, precision_steps)
+
+
+def _warm_bootstrap(sweep_columns: Any, pro_at_steps: Any, counts_at_or_above: Any, precision_steps: Any) -> None:
+    """The bootstrap's kernels on two images of two pixels, one replicate."""
+    from numba.typed import List
+
+    normal = np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32)
+    thresholds = np.array([0.35, 0.15], dtype=np.float32)
+    start = np.array([0, 1, 2], dtype=np.int64)
+    row = np.zeros(2, dtype=np.int32)
+    count = np.ones(2, dtype=np.int32)
+    weight = np.full(2, 0.5)
+    steps = np.array([1], dtype=np.int64)
+    replicate = np.zeros(1, dtype=np.int64)
+    weights = np.ones((1, 1))
+    sweep_columns(normal, np.array([0, 2, 4], dtype=np.int64), thresholds, start, row, count, weight, steps,
+                  replicate, weights, np.ones((1, 2)), np.zeros((1, 2), dtype=np.int64), np.zeros((1, 5)))  # fmt: skip
+    pro_at_steps(start, row, weight, 1, steps)
+    counts = np.zeros((2, 1))
+    counts_at_or_above(List([normal]), np.array([4], dtype=np.int64), thresholds, counts)
+    precision_steps(counts, start, row, count, weights, np.ones(1), np.zeros(1), np.zeros(1), np.zeros(1))
 
 
 def _warm_quietly() -> None:

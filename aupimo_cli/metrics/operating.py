@@ -208,12 +208,16 @@ class PixelCounts:
     Attributes:
         true_positives, false_positives, anomalous: (N,) int64.
         pro: the mean over every 8-connected region of the share of its pixels >= t (anomalib's ``PRO``).
+        overlap: (N,) per image, the sum over its regions of the share of their pixels >= t; regions: (N,) its
+            number of regions (pro = overlap.sum() / regions.sum()).
     """
 
     true_positives: NDArray[np.int64]
     false_positives: NDArray[np.int64]
     anomalous: NDArray[np.int64]
     pro: float
+    overlap: NDArray[np.float64]
+    regions: NDArray[np.int64]
 
     @property
     def seg_f1(self) -> float:
@@ -249,15 +253,15 @@ def pixel_counts_at(
     )
     true_positives = np.array([int(np.count_nonzero(values >= threshold32)) for values in anomalous], dtype=np.int64)
     sizes = np.array([values.size for values in anomalous], dtype=np.int64)
-    pro_sum = 0.0
-    num_regions = 0
-    for values, mask in zip(anomalous, masks, strict=True):
+    overlap = np.zeros(len(anomalous), dtype=np.float64)
+    regions = np.zeros(len(anomalous), dtype=np.int64)
+    for index, (values, mask) in enumerate(zip(anomalous, masks, strict=True)):
         if values.size:
-            weights, regions = region_weights(mask)
-            pro_sum += float(weights[values >= threshold32].sum())
-            num_regions += regions
-    pro = pro_sum / num_regions if num_regions else math.nan
-    return PixelCounts(true_positives, false_positives, sizes, pro)
+            weights, regions[index] = region_weights(mask)
+            overlap[index] = float(weights[values >= threshold32].sum())
+    num_regions = int(regions.sum())
+    pro = float(overlap.sum()) / num_regions if num_regions else math.nan
+    return PixelCounts(true_positives, false_positives, sizes, pro, overlap, regions)
 
 
 def _split(maps: MapsLike, masks: MasksLike) -> tuple[list[NDArray[Any]], list[NDArray[Any]], list[NDArray[np.bool_]]]:

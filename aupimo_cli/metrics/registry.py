@@ -28,12 +28,13 @@ from .distribution import SCORE_STATISTICS_KEYS, statistics_from_moments
 from .pro import DEFAULT_FPR_LIMITS, aupro_key, percent_suffix
 
 if TYPE_CHECKING:
-    from ._pass import PixelPass
+    from ._pass import PixelPass, SplitScores
     from .pimo import AUPIMOResult
 
 KeyParams = Mapping[str, Any]
-"""The option values some metrics' keys and files depend on: ``aupro_limits`` (one ``aupro_<pct>`` per limit) and
-``oracle_rates`` (one ``pg_<nn>``... per rate); `key_params` makes one."""
+"""The option values some metrics' keys and files depend on: ``aupro_limits`` (one ``aupro_<pct>`` per limit),
+``oracle_rates`` (one ``pg_<nn>``... per rate), ``bootstrap`` and ``bootstrap_pixel_ap`` (the intervals' keys);
+`key_params` makes one."""
 
 PIXEL_PASS = "pixel"
 MOMENTS = "moments"
@@ -72,6 +73,7 @@ class PassResults:
         aupro_limits: the AUPRO limits the pixel pass integrated, in order.
         operating: the operating points' headline values by summary key, when thresholds were given.
         oracle_rates: the rates n of the test-set PGn, PBn and FRR at FAR.
+        ci_level: the level of the confidence intervals (DeLong's and the bootstrap's).
     """
 
     image_scores: NDArray[np.float64]
@@ -81,6 +83,109 @@ class PassResults:
     aupro_limits: tuple[float, ...] = ()
     operating: Mapping[str, float | None] | None = None
     oracle_rates: tuple[float, ...] = ()
+    ci_level: float = 0.95
+
+
+@dataclass(frozen=True)
+class Replicating:
+    """What the bootstrap replicates of the metrics are computed from (`bootstrap`, DESIGN section 7).
+
+    Attributes:
+        weights: (B, N) how many times each image is drawn in each replicate (stratified).
+        results: the passes' results of the category itself.
+        split: every image's scores split by its mask (None when no pixel metric was asked for).
+        operating: per-image arrays of the operating points, when thresholds were given: ``rejected``,
+            ``review``, ``accepted`` (bool), ``true_positives``, ``false_positives``, ``anomalous_pixels``,
+            ``overlap`` (the PRO overlap sum at the pixel threshold), ``regions`` and ``iou``.
+        pixel_ap: also replicate pixel AP and F1max (a pass over the distinct anomalous scores per replicate).
+    """
+
+    weights: NDArray[np.int64]
+    results: PassResults
+    split: SplitScores | None = None
+    operating: Mapping[str, NDArray[Any]] | None = None
+    pixel_ap: bool = False
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def _pixel_replicates(replicating: Replicating) -> Any:
+    """Pixel AUROC and AUPRO replicates, computed once for both metrics."""
+    from .bootstrap import pixel_replicates
+
+    if "pixel" not in replicating.cache:
+        assert replicating.split is not None
+        replicating.cache["pixel"] = pixel_replicates(
+            replicating.split, replicating.weights, replicating.results.aupro_limits
+        )
+    return replicating.cache["pixel"]
+
+
+def _pixel_precision_replicates(replicating: Replicating) -> Any:
+    """Pixel AP and F1max replicates, computed once for both metrics."""
+    from .bootstrap import pixel_precision_replicates
+
+    if "precision" not in replicating.cache:
+        assert replicating.split is not None
+        replicating.cache["precision"] = pixel_precision_replicates(replicating.split, replicating.weights)
+    return replicating.cache["precision"]
+
+
+def _image_precision(replicating: Replicating) -> Any:
+    from .bootstrap import image_precision_replicates
+
+    if "image_precision" not in replicating.cache:
+        results = replicating.results
+        replicating.cache["image_precision"] = image_precision_replicates(
+            results.image_scores, results.labels, replicating.weights
+        )
+    return replicating.cache["image_precision"]
+
+
+def _image_auroc_replicates(replicating: Replicating) -> dict[str, NDArray[np.float64]]:
+    from .bootstrap import image_auroc_replicates
+
+    results = replicating.results
+    return {"image_auroc": image_auroc_replicates(results.image_scores, results.labels, replicating.weights)}
+
+
+def _aupimo_replicates(replicating: Replicating) -> dict[str, NDArray[np.float64]]:
+    from .bootstrap import mean_replicates
+
+    results = replicating.results
+    if results.aupimo is None:
+        return {}
+    # The AUPIMO thresholds stay those of the test set: each replicate averages the drawn images' values.
+    return {"aupimo_mean": mean_replicates(results.aupimo.aupimos, results.labels == 1, replicating.weights)}
+
+
+def _operating_replicates(replicating: Replicating) -> dict[str, NDArray[np.float64]]:
+    from .bootstrap import mean_replicates, ratio_replicates
+
+    per_image = replicating.operating
+    if per_image is None:
+        return {}
+    weights = replicating.weights
+    normal = replicating.results.labels == 0
+    anomalous = ~normal
+    rejected, review, accepted = per_image["rejected"], per_image["review"], per_image["accepted"]
+    values = {
+        "image_frr": mean_replicates(rejected, normal, weights),
+        "image_far": mean_replicates(~rejected, anomalous, weights),
+        "share_normal_reject": mean_replicates(rejected, normal, weights),
+        "share_normal_review": mean_replicates(review, normal, weights),
+        "share_normal_accept": mean_replicates(accepted, normal, weights),
+        "share_anomalous_reject": mean_replicates(rejected, anomalous, weights),
+        "share_anomalous_review": mean_replicates(review, anomalous, weights),
+        "share_anomalous_accept": mean_replicates(accepted, anomalous, weights),
+    }
+    if "true_positives" in per_image:
+        tp = per_image["true_positives"].astype(np.float64)
+        fp = per_image["false_positives"].astype(np.float64)
+        fn = per_image["anomalous_pixels"] - tp
+        values["seg_f1"] = ratio_replicates(2 * tp, 2 * tp + fp + fn, weights)
+        values["pro_at_threshold"] = ratio_replicates(per_image["overlap"], per_image["regions"], weights)
+        values["mean_iou"] = mean_replicates(per_image["iou"], anomalous, weights)
+    return values
 
 
 @dataclass(frozen=True)
@@ -117,6 +222,9 @@ class Metric:
             computed whenever thresholds are given, and never by default without them.
         key_titles: a short title per key, for tables (``AUPRO@5%``); the key itself when absent.
         owns: whether a summary key belongs to it (the AUPRO limits are open-ended).
+        bootstrapped: the keys that get a bootstrap interval (``<key>_ci_low``, ``<key>_ci_high``), given the
+            `KeyParams`.
+        replicates: each bootstrapped key's (B,) replicate values (`Replicating`).
     """
 
     name: str
@@ -134,6 +242,8 @@ class Metric:
     needs_thresholds: bool = False
     key_titles: Callable[[str], str | None] = field(default=lambda key: None)
     owns: Callable[[str], bool] | None = None
+    bootstrapped: Callable[[KeyParams], tuple[str, ...]] = field(default=lambda params: ())
+    replicates: Callable[[Replicating], dict[str, NDArray[np.float64]]] | None = None
 
     def owns_key(self, key: str) -> bool:
         """Whether summary key `key` belongs to this metric, whatever its parameters."""
@@ -145,11 +255,21 @@ class Metric:
 
 
 def key_params(
-    aupro_limits: Sequence[float] = DEFAULT_FPR_LIMITS, oracle_rates: Sequence[float] | None = None
-) -> dict[str, tuple[float, ...]]:
-    """The `KeyParams` of these option values (the defaults by default)."""
+    aupro_limits: Sequence[float] = DEFAULT_FPR_LIMITS,
+    oracle_rates: Sequence[float] | None = None,
+    *,
+    bootstrap: bool = False,
+    bootstrap_pixel_ap: bool = False,
+) -> dict[str, Any]:
+    """The `KeyParams` of these option values (the defaults by default): with `bootstrap`, the summary gets the
+    intervals' keys (and pixel AP's and F1max's with `bootstrap_pixel_ap`)."""
     rates = DEFAULT_ORACLE_RATES if oracle_rates is None else oracle_rates
-    return {"aupro_limits": tuple(aupro_limits), "oracle_rates": tuple(rates)}
+    return {
+        "aupro_limits": tuple(aupro_limits),
+        "oracle_rates": tuple(rates),
+        "bootstrap": bootstrap,
+        "bootstrap_pixel_ap": bootstrap_pixel_ap,
+    }
 
 
 def _fixed(*keys: str) -> Callable[[KeyParams], tuple[str, ...]]:
@@ -268,6 +388,29 @@ OPERATING_KEYS: tuple[str, ...] = (
 )
 """The operating points' summary keys (DESIGN section 6), measured on the test set at the given thresholds."""
 
+OPERATING_RATE_KEYS: tuple[str, ...] = tuple(
+    key for key in OPERATING_KEYS if "threshold" not in key or key.endswith("at_threshold")
+)
+"""The operating points' keys that are rates (every key but the thresholds), which get bootstrap intervals."""
+
+DELONG_KEYS: tuple[str, ...] = ("image_auroc_delong_se", "image_auroc_delong_low", "image_auroc_delong_high")
+"""DeLong's standard error of the image AUROC, and its normal interval at the confidence level."""
+
+
+def _image_auroc_values(results: PassResults) -> dict[str, float | None]:
+    from .delong import delong_auroc
+    from .roc import image_auroc
+
+    values: dict[str, float | None] = {"image_auroc": image_auroc(results.image_scores, results.labels)}
+    counts = np.bincount(np.asarray(results.labels, dtype=np.int64), minlength=2)
+    if counts.min() < 2:  # DeLong's sample variances need two images of each class
+        return {**values, **dict.fromkeys(DELONG_KEYS)}
+    delong = delong_auroc(results.image_scores, results.labels)
+    low, high = delong.interval(results.ci_level)
+    return {**values, "image_auroc_delong_se": delong.std_error, "image_auroc_delong_low": low,
+            "image_auroc_delong_high": high}  # fmt: skip
+
+
 DEFAULT_ORACLE_RATES: tuple[float, ...] = (0.01, 0.05)
 _ORACLE_KEY = re.compile(r"^(pg|pb|test_frr_at_far)_\d+(p\d+)?$")
 
@@ -321,6 +464,8 @@ REGISTRY: tuple[Metric, ...] = (
         files=_value_file("auroc.json", "pixel_auroc"),
         compared=_only("pixel_auroc"),
         key_titles=_titles({"pixel_auroc": "pixel AUROC"}),
+        bootstrapped=_fixed("pixel_auroc"),
+        replicates=lambda replicating: {"pixel_auroc": _pixel_replicates(replicating).auroc},
     ),
     Metric(
         name="aupro",
@@ -338,6 +483,13 @@ REGISTRY: tuple[Metric, ...] = (
         ),
         key_titles=aupro_title,
         owns=lambda key: bool(_AUPRO_KEY.match(key)),
+        bootstrapped=lambda params: tuple(aupro_key(limit) for limit in params["aupro_limits"]),
+        replicates=lambda replicating: {
+            aupro_key(limit): values
+            for limit, values in zip(
+                replicating.results.aupro_limits, _pixel_replicates(replicating).aupros, strict=True
+            )
+        },
     ),
     Metric(
         name="aupimo",
@@ -364,18 +516,29 @@ REGISTRY: tuple[Metric, ...] = (
                 "aupimo_q3": "AUPIMO Q3",
             }
         ),
+        bootstrapped=_fixed("aupimo_mean"),
+        replicates=_aupimo_replicates,
     ),
     Metric(
         name="image_auroc",
         title="image AUROC",
         description="AUROC of the image scores (max of each map), as in the MVTec AD evaluation",
         passes=frozenset({IMAGE_SCORES}),
-        keys=_fixed("image_auroc"),
-        values=_image_metric(_image_auroc, "image_auroc"),
+        keys=_fixed("image_auroc", *DELONG_KEYS),
+        values=_image_auroc_values,
         files=lambda params: (),
         compared=_only("image_auroc"),
         needs_normal_images=True,
-        key_titles=_titles({"image_auroc": "image AUROC"}),
+        key_titles=_titles(
+            {
+                "image_auroc": "image AUROC",
+                "image_auroc_delong_se": "image AUROC DeLong std error",
+                "image_auroc_delong_low": "image AUROC DeLong CI",
+                "image_auroc_delong_high": "image AUROC DeLong CI",
+            }
+        ),
+        bootstrapped=_fixed("image_auroc"),
+        replicates=_image_auroc_replicates,
     ),
     Metric(
         name="pixel_ap",
@@ -387,6 +550,10 @@ REGISTRY: tuple[Metric, ...] = (
         files=_value_file("pixel_ap.json", "pixel_ap"),
         compared=_only("pixel_ap"),
         key_titles=_titles({"pixel_ap": "pixel AP"}),
+        bootstrapped=lambda params: ("pixel_ap",) if params.get("bootstrap_pixel_ap") else (),
+        replicates=lambda replicating: (
+            {"pixel_ap": _pixel_precision_replicates(replicating)[0]} if replicating.pixel_ap else {}
+        ),
     ),
     Metric(
         name="pixel_f1max",
@@ -401,6 +568,10 @@ REGISTRY: tuple[Metric, ...] = (
         files=_value_file("pixel_f1max.json", "pixel_f1max", threshold="pixel_f1max_threshold"),
         compared=_only("pixel_f1max"),
         key_titles=_titles({"pixel_f1max": "pixel F1max", "pixel_f1max_threshold": "pixel F1max threshold"}),
+        bootstrapped=lambda params: ("pixel_f1max",) if params.get("bootstrap_pixel_ap") else (),
+        replicates=lambda replicating: (
+            {"pixel_f1max": _pixel_precision_replicates(replicating)[1]} if replicating.pixel_ap else {}
+        ),
     ),
     Metric(
         name="image_ap",
@@ -413,6 +584,8 @@ REGISTRY: tuple[Metric, ...] = (
         compared=_only("image_ap"),
         needs_normal_images=True,
         key_titles=_titles({"image_ap": "image AP"}),
+        bootstrapped=_fixed("image_ap"),
+        replicates=lambda replicating: {"image_ap": _image_precision(replicating)[0]},
     ),
     Metric(
         name="image_f1max",
@@ -425,6 +598,8 @@ REGISTRY: tuple[Metric, ...] = (
         compared=_only("image_f1max"),
         needs_normal_images=True,
         key_titles=_titles({"image_f1max": "image F1max", "image_f1max_threshold": "image F1max threshold"}),
+        bootstrapped=_fixed("image_f1max"),
+        replicates=lambda replicating: {"image_f1max": _image_precision(replicating)[1]},
     ),
     Metric(
         name="oracle",
@@ -480,6 +655,8 @@ REGISTRY: tuple[Metric, ...] = (
                 "pixel_threshold": "pixel threshold",
             }
         ),
+        bootstrapped=_fixed(*OPERATING_RATE_KEYS),
+        replicates=_operating_replicates,
     ),
     Metric(
         name="score_stats",
@@ -514,13 +691,33 @@ CONTEXT_KEYS: tuple[str, ...] = ("fpr_lower_bound", "fpr_upper_bound", "thresh_l
 """Summary keys that say how AUPIMO was integrated, after the counts."""
 
 
+CI_SUFFIXES: tuple[str, str] = ("_ci_low", "_ci_high")
+"""The suffixes of a key's bootstrap interval in the summary (``pixel_auroc_ci_low``)."""
+
+
+def interval_keys(params: KeyParams) -> list[str]:
+    """The bootstrap intervals' keys, in registry order, when `params` asks for the bootstrap; else none."""
+    if not params.get("bootstrap"):
+        return []
+    return [key + suffix for metric in REGISTRY for key in metric.bootstrapped(params) for suffix in CI_SUFFIXES]
+
+
+def interval_of(key: str) -> tuple[str, str] | None:
+    """(the key an interval key bounds, ``low`` or ``high``), or None for any other key."""
+    for suffix, side in zip(CI_SUFFIXES, ("low", "high"), strict=True):
+        if key.endswith(suffix):
+            return key.removesuffix(suffix), side
+    return None
+
+
 def summary_keys(params: KeyParams) -> list[str]:
-    """The keys of ``summary.json``, in order: the category, every metric's keys in registry order, the image
-    counts, the AUPIMO integration range and the version (DESIGN section 3)."""
+    """The keys of ``summary.json``, in order: the category, every metric's keys in registry order, the
+    bootstrap intervals (with ``--bootstrap``), the image counts, the AUPIMO integration range and the version
+    (DESIGN section 3)."""
     keys = ["category"]
     for metric in REGISTRY:
         keys.extend(metric.keys(params))
-    return [*keys, *COUNT_KEYS, *CONTEXT_KEYS, "version"]
+    return [*keys, *interval_keys(params), *COUNT_KEYS, *CONTEXT_KEYS, "version"]
 
 
 def metric_of(key: str) -> Metric | None:
@@ -562,6 +759,21 @@ def uses_option(names: Sequence[str], option: str) -> bool:
 def image_level_metrics() -> list[str]:
     """The metrics that the image scores and labels alone determine (so a per-image file does too)."""
     return [metric.name for metric in REGISTRY if metric.passes == frozenset({IMAGE_SCORES})]
+
+
+def replicate_values(
+    names: Sequence[str], replicating: Replicating, params: KeyParams
+) -> dict[str, NDArray[np.float64]]:
+    """Each bootstrapped key's (B,) replicate values, for the metrics `names` (the keys `bootstrapped(params)`
+    that their `replicates` give)."""
+    values: dict[str, NDArray[np.float64]] = {}
+    for name in names:
+        metric = METRICS[name]
+        if metric.replicates is None:
+            continue
+        wanted = set(metric.bootstrapped(params))
+        values.update({key: samples for key, samples in metric.replicates(replicating).items() if key in wanted})
+    return values
 
 
 def metric_values(names: Sequence[str], results: PassResults) -> dict[str, float | None]:

@@ -25,6 +25,7 @@ from ..compare.read import MEAN_CATEGORY, is_mean_row
 from ..errors import InputError, listing
 from ..io.discovery import find_pairs, split_filter
 from ..io.readers import read_image_size
+from ..metrics.registry import DELONG_KEYS, interval_of
 from ..report.manifest import MANIFEST_FILE, Ownership, manifest_record, ownership, refuse_unsafe_target
 from .calibrate import ThresholdPolicy, Thresholds, calibrate_folders, common_mask_shape, refuse_overlap
 from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
@@ -314,7 +315,8 @@ def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, 
     """The last row: metrics averaged over the categories with results, counts summed, the rest empty.
 
     Its category reads ``mean`` when every category has results, and ``mean (3 of 4)`` when it averages
-    only some of them. The spread and quartiles of AUPIMO, the thresholds and the version do not average.
+    only some of them. The spread and quartiles of AUPIMO, the thresholds, the confidence intervals (an
+    interval of the mean is not the mean of intervals) and the version do not average.
     """
     succeeded = [row for row in rows if not row.get("error")]
     mean: dict[str, Any] = {}
@@ -324,7 +326,7 @@ def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, 
             mean[key] = (
                 MEAN_CATEGORY if len(succeeded) == len(rows) else f"{MEAN_CATEGORY} ({len(succeeded)} of {len(rows)})"
             )
-        elif key in NO_MEAN_KEYS or key == "error" or not values:
+        elif key in NO_MEAN_KEYS or key in DELONG_KEYS or interval_of(key) or key == "error" or not values:
             mean[key] = None
         elif key in COUNT_KEYS:
             mean[key] = int(sum(values))

@@ -87,6 +87,11 @@ def _options(provenance: dict[str, Any], path: Path) -> EvaluateOptions:
             oracle_rates=tuple(stored.get("oracle_rates", DEFAULT_ORACLE_RATES)),
             # The thresholds recorded are reused as they are: check recomputes, it does not recalibrate.
             thresholds=None if thresholds is None else Thresholds.from_json(thresholds, str(path)),
+            # The bootstrap's scheme (replicates, seed, level) reproduces its replicates exactly.
+            bootstrap=int(stored.get("bootstrap", 0)),
+            ci_level=float(stored.get("ci_level", 0.95)),
+            seed=int(stored.get("seed", 0)),
+            bootstrap_pixel_ap=bool(stored.get("bootstrap_pixel_ap", False)),
         )
     except (KeyError, TypeError, IndexError) as error:
         raise InputError(f"{path} has no complete 'options' record ({error}): it was not written by aupimo") from None

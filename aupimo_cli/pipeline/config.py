@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,10 @@ from ..errors import InputError
 from ..metrics.registry import DEFAULT_METRICS, METRICS
 from .evaluate import EvaluateOptions
 
-CONFIG_KEYS = ("metrics", "normal_dirs", "layout", "fail_under", "fail_over")
+STATISTICS_KEYS: dict[str, Any] = {"bootstrap": 0, "ci_level": 0.95, "seed": 0, "bootstrap_pixel_ap": False}
+"""The confidence intervals' settings a config file may hold, as the flags, with their defaults' types."""
+
+CONFIG_KEYS = ("metrics", "normal_dirs", "layout", "fail_under", "fail_over", *STATISTICS_KEYS)
 """The keys a config file may hold."""
 
 PYPROJECT_TABLE = ("tool", "aupimo")
@@ -46,6 +49,7 @@ class ConfigFile:
         normal_dirs: the normal folder names, or None.
         layout: the benchmark layout, or None.
         fail_under, fail_over: CI gates as ``KEY=VALUE`` texts, as the ``--fail-under``/``--fail-over`` flags.
+        statistics: the confidence intervals' settings it holds (`STATISTICS_KEYS`), by `EvaluateOptions` field.
     """
 
     source: str
@@ -55,6 +59,7 @@ class ConfigFile:
     layout: str | None = None
     fail_under: tuple[str, ...] = ()
     fail_over: tuple[str, ...] = ()
+    statistics: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _fail(source: str, what: str) -> InputError:
@@ -147,7 +152,17 @@ def parse_config(table: Mapping[str, Any], source: str) -> ConfigFile:
         ):
             raise _fail(source, f"{key} must be a table of summary keys and numbers, such as {{image_auroc = 0.9}}")
         gates[key] = tuple(f"{name}={number}" for name, number in value.items())
-    return ConfigFile(source, metrics, params, normal_dirs, layout, gates["fail_under"], gates["fail_over"])
+    statistics: dict[str, Any] = {}
+    for key, default in STATISTICS_KEYS.items():
+        if key in table:
+            value = table[key]
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not type(default):
+                kind = {bool: "true or false", int: "a whole number", float: "a number"}[type(default)]
+                raise _fail(source, f"{key} must be {kind}, not {value!r}")
+            statistics[key] = value
+    return ConfigFile(source, metrics, params, normal_dirs, layout, gates["fail_under"], gates["fail_over"], statistics)
 
 
 def read_config(path: Path | None, cwd: Path | None = None) -> ConfigFile | None:
@@ -203,6 +218,7 @@ def resolve_options(flags: Mapping[str, Any], config: ConfigFile | None) -> Eval
         values.update(config.params or {})
         if config.normal_dirs is not None:
             values["normal_dirs"] = config.normal_dirs
+        values.update(config.statistics)
     values.update({key: value for key, value in flags.items() if value is not None})
     return EvaluateOptions(**values)
 
@@ -228,4 +244,6 @@ def options_table(options: EvaluateOptions) -> dict[str, Any]:
             continue
         params = {p.name: recorded[p.option] for p in parameters}
         metrics.append({"name": name, "params": params})
-    return {"metrics": metrics, "normal_dirs": list(options.normal_dirs)}
+    table: dict[str, Any] = {"metrics": metrics, "normal_dirs": list(options.normal_dirs)}
+    table.update({key: recorded[key] for key, default in STATISTICS_KEYS.items() if recorded[key] != default})
+    return table

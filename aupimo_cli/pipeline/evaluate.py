@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import __version__
 from ..errors import InputError
 from ..io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs, split_filter
 from ..io.loader import LoadedCategory, load_category
 from ..metrics._inputs import MetricInputError
+from ..metrics.bootstrap import Resampling, percentile_interval
 from ..metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
 from ..metrics.pro import DEFAULT_FPR_LIMITS, aupro_key
 from ..metrics.registry import (
@@ -35,16 +37,18 @@ from ..metrics.registry import (
     PIXEL_PASS,
     REGISTRY,
     PassResults,
+    Replicating,
     key_params,
     metric_values,
     needed_passes,
+    replicate_values,
     summary_keys,
     unknown_metrics,
     uses_option,
 )
 from ..report.atomic import staged_folder
 from ..report.manifest import PROVENANCE_FILE, list_files, manifest_record
-from ..report.writers import write_json, write_metric_files, write_per_image, write_summary
+from ..report.writers import write_json, write_metric_files, write_per_image, write_replicates, write_summary
 from .calibrate import Thresholds
 from .operating import OperatingPoints, measure_operating_points, per_defect_markdown
 
@@ -81,6 +85,10 @@ class EvaluateOptions:
     force: bool = False
     oracle_rates: tuple[float, ...] = DEFAULT_ORACLE_RATES
     thresholds: Thresholds | None = None
+    bootstrap: int = 0
+    ci_level: float = 0.95
+    seed: int = 0
+    bootstrap_pixel_ap: bool = False
 
     def __post_init__(self) -> None:
         unknown = unknown_metrics(self.metrics)
@@ -111,6 +119,12 @@ class EvaluateOptions:
             raise InputError(f"--fpr-bounds: need 0 < lower < upper <= 1, got {lower:g},{upper:g}.")
         if self.num_thresholds < 2:
             raise InputError(f"--num-thresholds must be at least 2, got {self.num_thresholds}.")
+        if self.bootstrap < 0:
+            raise InputError(f"--bootstrap must be 0 (off) or a number of replicates, e.g. 1000, not {self.bootstrap}.")
+        if not 0 < self.ci_level < 1:
+            raise InputError(f"--ci-level must be in (0, 1), such as 0.95, got {self.ci_level}.")
+        if self.bootstrap_pixel_ap and not self.bootstrap:
+            raise InputError("--bootstrap-pixel-ap goes with --bootstrap B (the number of replicates, e.g. 1000).")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,11 +136,24 @@ class EvaluateOptions:
             "force": self.force,
             "oracle_rates": list(self.oracle_rates),
             "thresholds": None if self.thresholds is None else self.thresholds.to_json(),
+            "ci_level": self.ci_level,
+            "bootstrap": self.bootstrap,
+            "seed": self.seed,
+            "bootstrap_pixel_ap": self.bootstrap_pixel_ap,
         }
 
-    def key_params(self) -> dict[str, tuple[float, ...]]:
+    def key_params(self) -> dict[str, Any]:
         """The option values the summary keys depend on (`registry.KeyParams`)."""
-        return key_params(self.aupro_limits, self.oracle_rates)
+        return key_params(
+            self.aupro_limits,
+            self.oracle_rates,
+            bootstrap=self.bootstrap > 0,
+            bootstrap_pixel_ap=self.bootstrap_pixel_ap,
+        )
+
+    def resampling(self) -> Resampling | None:
+        """The bootstrap scheme, or None without ``--bootstrap``."""
+        return Resampling(self.bootstrap, self.seed, self.ci_level) if self.bootstrap else None
 
 
 @dataclass
@@ -142,6 +169,7 @@ class Evaluation:
         provenance: ``provenance.json`` without its manifest, which the writer adds.
         notes: what the user should know about the inputs and the numbers.
         operating_rows: the per-defect operating points (``per_defect.csv``), when thresholds were measured.
+        replicates: each bootstrapped key's (B,) replicate values (``bootstrap.parquet``), with ``--bootstrap``.
     """
 
     summary: dict[str, Any]
@@ -151,6 +179,7 @@ class Evaluation:
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     operating_rows: list[dict[str, Any]] = field(default_factory=list)
+    replicates: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
 
 # Memory model of `evaluate_category` at its peak (bytes), checked against --max-memory before loading:
@@ -302,14 +331,15 @@ def split_while_loading() -> Callable[[int, np.ndarray, np.ndarray], tuple[int, 
 
 def _compute_metrics(
     loaded: LoadedCategory, labels: np.ndarray, options: EvaluateOptions, progress: Progress, notes: list[str]
-) -> tuple[PassResults, dict[str, float | None], OperatingPoints | None]:
-    """Run the shared passes that the requested metrics need (`registry.needed_passes`), once each.
+) -> tuple[PassResults, dict[str, float | None], OperatingPoints | None, dict[str, NDArray[np.float64]]]:
+    """Run the shared passes that the requested metrics need (`registry.needed_passes`), once each, then the
+    bootstrap when asked for.
 
     `labels` (N,) are the image labels, 1 where the mask has an anomalous pixel.
 
     Returns:
-        (what the passes computed, every requested metric's value by summary key, the operating points at the
-        options' thresholds or None).
+        (what the passes computed, every requested metric's value by summary key (with the intervals), the
+        operating points at the options' thresholds or None, each bootstrapped key's replicate values).
     """
     from ..metrics._pass import split_from_flats, split_pixel_pass
     from ..metrics.pimo import aupimo_of_values
@@ -380,11 +410,26 @@ def _compute_metrics(
             limits,
             None if operating is None else operating.headline,
             tuple(options.oracle_rates),
+            options.ci_level,
         )
         values = metric_values(options.metrics, results)
+        replicates: dict[str, NDArray[np.float64]] = {}
+        resampling = options.resampling()
+        if resampling is not None:
+            progress.stage(f"bootstrap, {resampling.num_replicates} replicates")
+            replicating = Replicating(
+                resampling.weights(labels),
+                results,
+                split if passes & {PIXEL_PASS} else None,
+                None if operating is None else operating.per_image,
+                options.bootstrap_pixel_ap,
+            )
+            replicates = replicate_values(options.metrics, replicating, options.key_params())
+            for key, samples in replicates.items():
+                values[f"{key}_ci_low"], values[f"{key}_ci_high"] = percentile_interval(samples, resampling.level)
     except MetricInputError as error:  # any other exception from the core is a bug, reported as one
         raise InputError(str(error)) from error
-    return results, values, operating
+    return results, values, operating, replicates
 
 
 def evaluate_category(
@@ -447,7 +492,7 @@ def evaluate_category(
 
     warmup.join()
     labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
-    results, metric_values_by_key, operating = _compute_metrics(loaded, labels, options, progress, notes)
+    results, metric_values_by_key, operating, replicates = _compute_metrics(loaded, labels, options, progress, notes)
     aupimo_result = results.aupimo
 
     progress.stage("fingerprinting inputs")
@@ -506,7 +551,10 @@ def evaluate_category(
     if operating is not None and options.thresholds is not None:
         own_files.update(operating_files(operating, options.thresholds, summary))
     rows = [] if operating is None else operating.per_defect
-    return Evaluation(summary, per_image, options, own_files, provenance, notes, rows)
+    resampling = options.resampling()
+    if resampling is not None:
+        provenance["resampling"] = resampling.to_json()
+    return Evaluation(summary, per_image, options, own_files, provenance, notes, rows, replicates)
 
 
 def input_paths(provenance: dict[str, Any]) -> list[Path]:
@@ -536,6 +584,8 @@ def write_evaluation(evaluation: Evaluation, out: Path, *, overwrite: bool) -> P
             )
             write_per_image(staging, evaluation.per_image)
             write_summary(staging, evaluation.summary)
+            if evaluation.replicates:
+                write_replicates(staging, evaluation.replicates)
             files = [*list_files(staging), PROVENANCE_FILE]
             write_json(
                 staging / PROVENANCE_FILE, {**evaluation.provenance, "manifest": manifest_record("evaluate", files)}

@@ -38,6 +38,7 @@ class OperatingPoints:
         decisions: (N,) ``reject``, ``review`` or ``accept``.
         ious: (N,) the IoU of anomalous images at the pixel threshold (NaN elsewhere or without one).
         per_defect: one row per defect folder (`PER_DEFECT_COLUMNS`), sorted by folder.
+        per_image: the per-image arrays the bootstrap resamples (`registry.Replicating.operating`).
     """
 
     headline: dict[str, float | None]
@@ -45,6 +46,7 @@ class OperatingPoints:
     decisions: list[str]
     ious: NDArray[np.float64]
     per_defect: list[dict[str, Any]]
+    per_image: dict[str, NDArray[Any]]
 
 
 def _share(flags: NDArray[np.bool_]) -> float | None:
@@ -94,9 +96,18 @@ def measure_operating_points(
         }
     )
     ious = np.full(labels.size, np.nan)
+    per_image: dict[str, NDArray[Any]] = {"rejected": rejected, "review": review, "accepted": accepted}
     if thresholds.pixel is not None:
         counts = pixel_counts_at(split.normal, split.anomalous, split.masks, thresholds.pixel)
         ious = counts.ious()
+        per_image.update(
+            true_positives=counts.true_positives,
+            false_positives=counts.false_positives,
+            anomalous_pixels=counts.anomalous,
+            overlap=counts.overlap,
+            regions=counts.regions,
+            iou=ious,
+        )
         headline["seg_f1"] = counts.seg_f1
         headline["pro_at_threshold"] = None if math.isnan(counts.pro) else counts.pro
         headline["mean_iou"] = float(np.nanmean(ious)) if anomalous.any() else None
@@ -120,7 +131,7 @@ def measure_operating_points(
                 "mean_aupimo": float(values.mean()) if values.size else None,
             }
         )
-    return OperatingPoints(headline, rejected.astype(np.int8), decisions, ious, rows)
+    return OperatingPoints(headline, rejected.astype(np.int8), decisions, ious, rows, per_image)
 
 
 def per_defect_markdown(rows: Sequence[dict[str, Any]], thresholds: Thresholds) -> str:

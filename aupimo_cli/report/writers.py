@@ -101,6 +101,15 @@ def write_per_image(folder: Path, columns: Mapping[str, Sequence[Any]]) -> None:
     pq.write_table(table, folder / "per_image.parquet", compression="zstd")
 
 
+def write_replicates(folder: Path, replicates: Mapping[str, Any]) -> None:
+    """``bootstrap.parquet``: one row per bootstrap replicate (``replicate`` 0..B-1), one float64 column per
+    bootstrapped summary key, in summary order."""
+    size = len(next(iter(replicates.values())))
+    columns = {"replicate": pa.array(range(size), type=pa.int32())}
+    columns.update({key: pa.array(values, type=pa.float64()) for key, values in replicates.items()})
+    pq.write_table(pa.table(columns), folder / "bootstrap.parquet", compression="zstd")
+
+
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
