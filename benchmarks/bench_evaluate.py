@@ -10,11 +10,13 @@ For each case, each run a fresh process, the two interleaved (load-only, evaluat
 - ``aupimo evaluate`` on the same folders, with the default metrics (every registered one);
 - ``aupimo evaluate --thresholds``: the same, plus the operating points at thresholds chosen once (by
   ``aupimo calibrate``, untimed) on a validation set of 40 normal maps;
+- ``aupimo evaluate --bootstrap 1000``: the same as ``evaluate``, plus the bootstrap intervals of the image
+  metrics, mean AUPIMO, pixel AUROC and both AUPROs; and once, ``--bootstrap-pixel-ap`` on top of it;
 
 and it prints the median wall time and peak RSS of --repeat runs of each, the maps' float32 size (N * H * W * 4
 bytes at full resolution), the ratio of the medians evaluate / load-only and the cost of the operating points
-(evaluate --thresholds / evaluate). Both start warm (numba cache
-filled, files in the page cache) after one untimed evaluate.
+(evaluate --thresholds / evaluate) and of the intervals (evaluate --bootstrap 1000 / evaluate). Both start warm
+(numba cache filled, files in the page cache) after one untimed evaluate.
 It also times ``aupimo --help`` and the cold start: ``evaluate`` on the sample data right after the numba
 cache is deleted, as in a fresh venv, against the same run warm.
 
@@ -91,14 +93,19 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
     subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL)  # warm: numba cache and page cache
     with_thresholds = [*evaluate, "--thresholds", str(thresholds)]
     subprocess.run(with_thresholds, check=True, stdout=subprocess.DEVNULL)
-    loads, evaluates, operating = [], [], []
+    bootstrapped = [*evaluate, "--bootstrap", "1000"]
+    subprocess.run(bootstrapped, check=True, stdout=subprocess.DEVNULL)
+    loads, evaluates, operating, intervals = [], [], [], []
     for _ in range(repeat):  # interleaved, so that a slow spell of the machine hits all alike
         loads.append(run_child(load_only))
         evaluates.append(run_child(evaluate))
         operating.append(run_child(with_thresholds))
+        intervals.append(run_child(bootstrapped))
+    pixel_ap_s, pixel_ap_rss = run_child([*bootstrapped, "--bootstrap-pixel-ap"])
     load_s, load_rss = (statistics.median(values) for values in zip(*loads, strict=True))
     evaluate_s, evaluate_rss = (statistics.median(values) for values in zip(*evaluates, strict=True))
     operating_s, operating_rss = (statistics.median(values) for values in zip(*operating, strict=True))
+    intervals_s, intervals_rss = (statistics.median(values) for values in zip(*intervals, strict=True))
     print(f"\n{name}: {num_images} images, masks {height}x{width}, maps 256x256; full-resolution maps "
           f"{maps_gib:.2f} GiB float32")  # fmt: skip
     print(f"{'run (median of ' + str(repeat) + ')':40s} {'seconds':>8s} {'peak RSS':>12s} {'RSS/maps':>9s}")
@@ -107,11 +114,20 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
           f"{evaluate_rss / maps_gib:9.2f}")  # fmt: skip
     print(f"{'aupimo evaluate --thresholds':40s} {operating_s:8.2f} {operating_rss:8.2f} GiB "
           f"{operating_rss / maps_gib:9.2f}")  # fmt: skip
+    print(f"{'aupimo evaluate --bootstrap 1000':40s} {intervals_s:8.2f} {intervals_rss:8.2f} GiB "
+          f"{intervals_rss / maps_gib:9.2f}")  # fmt: skip
+    print(f"{'  ... --bootstrap-pixel-ap (one run)':40s} {pixel_ap_s:8.2f} {pixel_ap_rss:8.2f} GiB "
+          f"{pixel_ap_rss / maps_gib:9.2f}")  # fmt: skip
     load_runs = " ".join(f"{t:.2f}" for t, _ in loads)
     evaluate_runs = " ".join(f"{t:.2f}" for t, _ in evaluates)
     operating_runs = " ".join(f"{t:.2f}" for t, _ in operating)
     print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x  (runs: load {load_runs}; evaluate {evaluate_runs})")
     print(f"ratio evaluate --thresholds / evaluate: {operating_s / evaluate_s:.3f}x  (runs: {operating_runs})")
+    interval_runs = " ".join(f"{t:.2f}" for t, _ in intervals)
+    print(
+        f"intervals: (evaluate --bootstrap 1000 - evaluate) / evaluate = {intervals_s / evaluate_s - 1:.2f}x  "
+        f"(runs: {interval_runs}); with --bootstrap-pixel-ap {pixel_ap_s / evaluate_s - 1:.2f}x"
+    )
     shutil.rmtree(out, ignore_errors=True)
 
 

@@ -245,3 +245,28 @@ def test_bootstrap_options_from_flags_and_config(bootstrapped, tmp_path):
     plain = json.loads((tmp_path / "plain" / "summary.json").read_text())
     assert not any(key.endswith(("_ci_low", "_ci_high")) for key in plain)
     assert not (tmp_path / "plain" / "bootstrap.parquet").exists()
+
+
+def test_compare_shows_intervals_only_where_every_run_has_them(bootstrapped, tmp_path):
+    root, out = bootstrapped
+    maps, masks = root / "maps", root / "masks"
+    code, _, stderr = invoke(app, "evaluate", maps, masks, "--out", tmp_path / "other", *SMALL, "--bootstrap", "50")
+    assert code == 0, stderr
+    code, _, stderr = invoke(app, "evaluate", maps, masks, "--out", tmp_path / "plain", *SMALL)
+    assert code == 0, stderr
+    code, stdout, stderr = invoke(app, "compare", out, tmp_path / "other", "--out", tmp_path / "cmp")
+    assert code == 0, stderr
+    comparison = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    category = summary["category"]
+    bounds = comparison["intervals"]["out"][category]["aupimo_mean"]
+    assert bounds == [summary["aupimo_mean_ci_low"], summary["aupimo_mean_ci_high"]]
+    assert "aupimo_mean_ci_low" in (tmp_path / "cmp" / "compare.csv").read_text().splitlines()[0]
+    assert "Bootstrap intervals per category" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert f"[{bounds[0]:.4f}, {bounds[1]:.4f}]" in stdout
+    # A run without intervals: none shown for anyone.
+    code, _, stderr = invoke(app, "compare", out, tmp_path / "plain", "--out", tmp_path / "cmp2")
+    assert code == 0, stderr
+    comparison = json.loads((tmp_path / "cmp2" / "compare.json").read_text())
+    assert all(not by_key for by_model in comparison["intervals"].values() for by_key in by_model.values())
+    assert "_ci_low" not in (tmp_path / "cmp2" / "compare.csv").read_text()

@@ -306,7 +306,7 @@ def test_write_comparison_files(tmp_path, runs):
     written = json.loads((out / "compare.json").read_text(), parse_constant=_reject_constant)
     assert list(written) == [
         "models", "ranking", "categories", "metrics", "option_mismatches", "table", "avg_rank", "wilcoxon", "holm",
-        "zero_tolerance", "notes",
+        "zero_tolerance", "notes", "intervals",
     ]  # fmt: skip
     assert written["models"] == ["A", "B"] and written["categories"] == ["alpha", "beta"]
     assert written["metrics"] == METRIC_KEYS

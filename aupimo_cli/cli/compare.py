@@ -36,13 +36,14 @@ def comparison_tables(comparison: Comparison, out: Path, width: int = 80) -> lis
     Models are listed best first (the comparison's ranking), never in the order they were given. Mean AUPIMO
     puts the categories in rows when they outnumber the models.
     """
-    from ..report.comparison import MEAN_CATEGORY, format_float, metric_title, pair_rows
+    from ..report.comparison import MEAN_CATEGORY, format_float, metric_title, pair_rows, with_interval
 
     # Every table says when the runs' options differ (--allow-option-mismatch).
     flag = "  [bold yellow](options differ: see the notes)[/]" if comparison.option_mismatches else ""
     models = comparison.ranking
     categories = [*comparison.categories, MEAN_CATEGORY]
-    means = {(m, c): format_float(comparison.table[m][c][RANKING_KEY]) for m in models for c in categories}
+    # With its bootstrap interval where every model has one (runs made with --bootstrap).
+    means = {(m, c): with_interval(comparison, m, c, RANKING_KEY) for m in models for c in categories}
     title = f"mean AUPIMO  →  {escape(str(out))}{flag}"
     if len(categories) > len(models):
         cells = [[means[m, c] for m in models] for c in categories]

@@ -35,6 +35,34 @@ MATPLOTLIB_MISSING_NOTE = "matplotlib is not installed: boxplots skipped (pip in
 Table = dict[str, dict[str, dict[str, float | None]]]
 """model -> category (then ``"mean"``) -> metric key -> value, or None where undefined."""
 
+Intervals = dict[str, dict[str, dict[str, tuple[float, float]]]]
+"""model -> category -> metric key -> its bootstrap interval (low, high)."""
+
+
+def common_intervals(
+    summaries: dict[str, dict[str, dict[str, Any]]], categories: Sequence[str], keys: Sequence[str]
+) -> Intervals:
+    """The bootstrap intervals of the compared `keys` where every model has one for the category (runs made
+    with ``--bootstrap``): model -> category -> key -> (low, high). An interval of a mean over categories is not
+    the mean of their intervals, so there is none for the mean."""
+    from ..metrics.registry import CI_SUFFIXES
+
+    low_suffix, high_suffix = CI_SUFFIXES
+    intervals: Intervals = {model: {category: {} for category in categories} for model in summaries}
+    for category in categories:
+        for key in keys:
+            bounds = {
+                model: (
+                    _finite_or_none(by[category].get(key + low_suffix)),
+                    _finite_or_none(by[category].get(key + high_suffix)),
+                )
+                for model, by in summaries.items()
+            }
+            if all(low is not None and high is not None for low, high in bounds.values()):
+                for model, (low, high) in bounds.items():
+                    intervals[model][category][key] = (float(low), float(high))  # type: ignore[arg-type]
+    return intervals
+
 
 def metric_keys(summaries: Sequence[dict[str, Any]]) -> list[str]:
     """The compared summary keys, in table order: every registered metric's compared keys that some summary
@@ -131,6 +159,7 @@ class Comparison:
         per_image: category -> model -> (num_images,) AUPIMO in the order of `image_keys`.
         option_mismatches: how the runs' result-affecting options differ (empty unless allowed).
         notes: things the user should know (left-out categories, missing metrics, skipped figures).
+        intervals: model -> category -> key -> bootstrap interval, where every model has one.
     """
 
     models: list[str]
@@ -145,6 +174,7 @@ class Comparison:
     option_mismatches: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     holm: bool = False
+    intervals: Intervals = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The ``compare.json`` object (NaN-free once passed through `report.writers.strict`)."""
@@ -160,6 +190,13 @@ class Comparison:
             "holm": self.holm,
             "zero_tolerance": ZERO_TOLERANCE,
             "notes": list(self.notes),
+            "intervals": {
+                model: {
+                    c: {k: list(bounds) for k, bounds in by_key.items()} for c, by_key in self.intervals[model].items()
+                }
+                for model in self.ranking
+                if model in self.intervals
+            },
         }
 
 
@@ -297,7 +334,9 @@ def compare_results(
     mismatches = _check_options(results, categories, allow_option_mismatch)
 
     keys = metric_keys([r.categories[c].summary for r in results for c in categories])
-    table = metric_table({r.name: {c: r.categories[c].summary for c in categories} for r in results}, categories, keys)
+    summaries = {r.name: {c: r.categories[c].summary for c in categories} for r in results}
+    table = metric_table(summaries, categories, keys)
+    intervals = common_intervals(summaries, categories, keys)
     scores = np.array([[table[m][c][RANKING_KEY] for m in models] for c in categories], dtype=np.float64)
     ranks = average_ranks(scores)
     avg_rank = {model: float(rank) for model, rank in zip(models, ranks, strict=True)}
@@ -332,5 +371,17 @@ def compare_results(
     if not _matplotlib_available():
         notes.append(MATPLOTLIB_MISSING_NOTE)
     return Comparison(
-        models, ranking, categories, keys, table, avg_rank, tests, image_keys, per_image, mismatches, notes, holm
+        models,
+        ranking,
+        categories,
+        keys,
+        table,
+        avg_rank,
+        tests,
+        image_keys,
+        per_image,
+        mismatches,
+        notes,
+        holm,
+        intervals,
     )

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 
-def warm_kernels(dtype: Any = np.float32) -> None:
-    """Call every kernel the command line uses once, on tiny arrays of the types it will pass."""
+def warm_kernels(dtype: Any = np.float32, *, bootstrap: bool = True) -> None:
+    """Call every kernel the command line uses once, on tiny arrays of the types it will pass; the bootstrap's
+    only with `bootstrap` (the background warm-up of every run leaves them out: most runs do not use them)."""
     from ._bootstrap_kernels import counts_at_or_above, precision_steps, pro_at_steps, sweep_columns
     from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram, masked_counts_at_or_above
     from ._pixel_kernels import (
@@ -44,7 +45,8 @@ def warm_kernels(dtype: Any = np.float32) -> None:
     add_fpr_from_histograms(hist, hist, 8, np.zeros(4))
     masked_counts_at_or_above(values, mask, thresholds, 0, 3)
     kth_smallest_key(np.linspace(0, 1, 8, dtype=np.float32).view(np.uint32), 3)
-    _warm_bootstrap(sweep_columns, pro_at_steps, counts_at_or_above, precision_steps)
+    if bootstrap:
+        _warm_bootstrap(sweep_columns, pro_at_steps, counts_at_or_above, precision_steps)
 
 
 def _warm_bootstrap(sweep_columns: Any, pro_at_steps: Any, counts_at_or_above: Any, precision_steps: Any) -> None:
@@ -71,7 +73,7 @@ def _warm_bootstrap(sweep_columns: Any, pro_at_steps: Any, counts_at_or_above: A
 def _warm_quietly() -> None:
     # Only a head start: a kernel that fails here fails again, reported, where the metrics call it.
     with contextlib.suppress(Exception):
-        warm_kernels()
+        warm_kernels(bootstrap=False)
 
 
 def warm_kernels_in_background() -> threading.Thread:

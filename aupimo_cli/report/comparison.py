@@ -50,16 +50,39 @@ def _csv_cell(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def interval_keys(comparison: Comparison) -> list[str]:
+    """The compared keys that have a bootstrap interval in some category for every model, in table order."""
+    present = {
+        key for by_category in comparison.intervals.values() for by_key in by_category.values() for key in by_key
+    }
+    return [key for key in comparison.metrics if key in present]
+
+
+def with_interval(comparison: Comparison, model: str, category: str, key: str) -> str:
+    """A table cell: the value, and its bootstrap interval when every model has one, ``0.8123 [0.79, 0.83]``."""
+    value = format_float(comparison.table[model][category][key])
+    bounds = comparison.intervals.get(model, {}).get(category, {}).get(key)
+    return value if bounds is None else f"{value} [{format_float(bounds[0])}, {format_float(bounds[1])}]"
+
+
 def comparison_csv(comparison: Comparison) -> str:
-    """Long CSV: one row per model (ranking order) and category (then ``mean``), with the model's average rank;
-    a last ``note`` column says when the runs' options differ."""
+    """Long CSV: one row per model (ranking order) and category (then ``mean``), with the model's average rank,
+    the bootstrap intervals where every model has them (``<key>_ci_low``, ``<key>_ci_high``); a last ``note``
+    column says when the runs' options differ."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "category", *comparison.metrics, "avg_rank", "note"])
+    with_intervals = interval_keys(comparison)
+    bounds_header = [f"{key}{suffix}" for key in with_intervals for suffix in ("_ci_low", "_ci_high")]
+    writer.writerow(["model", "category", *comparison.metrics, *bounds_header, "avg_rank", "note"])
     note = OPTION_MISMATCH_WARNING if comparison.option_mismatches else ""
     for model in comparison.ranking:
         for category, values in comparison.table[model].items():
-            row = [model, category, *(values[key] for key in comparison.metrics), comparison.avg_rank[model], note]
+            bounds: list[float | None] = []
+            for key in with_intervals:
+                pair = comparison.intervals.get(model, {}).get(category, {}).get(key)
+                bounds += [None, None] if pair is None else list(pair)
+            row = [model, category, *(values[key] for key in comparison.metrics), *bounds,
+                   comparison.avg_rank[model], note]  # fmt: skip
             writer.writerow([_csv_cell(cell) for cell in row])
     return buffer.getvalue()
 
@@ -106,10 +129,12 @@ def comparison_markdown(comparison: Comparison) -> str:
         "",
     ]
     lines += ["## Mean AUPIMO", ""]
+    if RANKING_KEY in interval_keys(comparison):
+        lines += ["With its bootstrap interval, [low, high], where every model has one.", ""]
     lines += _md_table(
         ["model", *categories],
         [
-            [model, *(format_float(comparison.table[model][c][RANKING_KEY]) for c in categories)]
+            [model, *(with_interval(comparison, model, c, RANKING_KEY) for c in categories)]
             for model in comparison.ranking
         ],
     )
@@ -122,6 +147,20 @@ def comparison_markdown(comparison: Comparison) -> str:
             for model in comparison.ranking
         ],
     )
+    bootstrapped = [key for key in interval_keys(comparison) if key != RANKING_KEY]
+    if bootstrapped:
+        lines += ["", "## Bootstrap intervals per category", ""]
+        lines += ["Each metric with its bootstrap interval, [low, high], where every model has one.", ""]
+        for category in comparison.categories:
+            lines += [f"### {_md_text(category)}", ""]
+            lines += _md_table(
+                ["model", *(metric_title(key) for key in bootstrapped)],
+                [
+                    [model, *(with_interval(comparison, model, category, key) for key in bootstrapped)]
+                    for model in comparison.ranking
+                ],
+            )
+            lines += [""]
     lines += ["", "## Average rank", ""]
     lines += [
         "Rank of the mean AUPIMO within each category (1 is the best, ties averaged), averaged over categories; "
