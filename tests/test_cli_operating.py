@@ -259,3 +259,16 @@ def test_benchmark_calibrates_each_category_and_gates_every_row(tmp_path):
     # The folder holds one set of options: without thresholds it is refused.
     code, _, stderr = run("benchmark", maps_root, dataset_root, "--out", out, *SMALL)
     assert code == 2 and "--val-maps-root" in stderr
+
+
+def test_benchmark_gates_intervals_per_category_not_on_the_mean_row(tmp_path):
+    maps_root, dataset_root = tmp_path / "model", tmp_path / "mvtec"
+    for seed, name in enumerate(("bottle", "screw")):
+        maps, masks, _ = _category(tmp_path / "tmp" / name, seed)
+        shutil.move(maps, maps_root / name / "test")
+        shutil.move(masks, dataset_root / name / "ground_truth")
+    code, _, stderr = run("benchmark", maps_root, dataset_root, "--out", tmp_path / "out", *SMALL, "--bootstrap",
+                          "40", "--fail-under", "image_auroc_ci_low=1.01")  # fmt: skip
+    text = " ".join(stderr.split())
+    assert code == 4 and "bottle: image_auroc_ci_low" in text and "screw: image_auroc_ci_low" in text
+    assert "mean" not in text  # the mean row has no interval, by design: not gated on it

@@ -311,6 +311,12 @@ def run_categories(
     return outcomes
 
 
+def averages(key: str) -> bool:
+    """Whether the mean row averages (or sums) `key`; thresholds, AUPIMO's spread, intervals and the version are
+    left empty there."""
+    return not (key in NO_MEAN_KEYS or key in DELONG_KEYS or interval_of(key) or key in ("error", "category"))
+
+
 def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The last row: metrics averaged over the categories with results, counts summed, the rest empty.
 
@@ -326,7 +332,7 @@ def _mean_row(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, 
             mean[key] = (
                 MEAN_CATEGORY if len(succeeded) == len(rows) else f"{MEAN_CATEGORY} ({len(succeeded)} of {len(rows)})"
             )
-        elif key in NO_MEAN_KEYS or key in DELONG_KEYS or interval_of(key) or key == "error" or not values:
+        elif not averages(key) or not values:
             mean[key] = None
         elif key in COUNT_KEYS:
             mean[key] = int(sum(values))
