@@ -35,8 +35,8 @@ from aupimo_cli.synthetic import write_category
 from .conftest import invoke
 
 OPTIONS = EvaluateOptions(fpr_bounds=(1e-3, 1e-2), num_thresholds=20_000)
-METRIC_KEYS = ["aupimo_mean", "pixel_auroc", "aupro_30", "aupro_05", "image_auroc", "pixel_ap", "pixel_f1max",
-               "image_ap", "image_f1max"]  # fmt: skip
+METRIC_KEYS = ["aupimo_mean", "aupimo_std", "pixel_auroc", "aupro_30", "aupro_05", "image_auroc", "pixel_ap",
+               "pixel_f1max", "image_ap", "image_f1max"]  # fmt: skip
 DEFECTS = {"crack": 4, "hole": 4}
 SEEDS = {"alpha": 1, "beta": 2, "gamma": 3}
 
@@ -306,7 +306,8 @@ def test_write_comparison_files(tmp_path, runs):
     written = json.loads((out / "compare.json").read_text(), parse_constant=_reject_constant)
     assert list(written) == [
         "models", "ranking", "categories", "metrics", "option_mismatches", "table", "avg_rank", "wilcoxon", "holm",
-        "zero_tolerance", "notes", "intervals",
+        "zero_tolerance", "notes", "datasets", "dataset_means", "friedman", "critical_difference", "sources",
+        "provenance", "intervals",
     ]  # fmt: skip
     assert written["models"] == ["A", "B"] and written["categories"] == ["alpha", "beta"]
     assert written["metrics"] == METRIC_KEYS

@@ -85,7 +85,11 @@ def test_every_metric_reaches_every_output(metric, two_models):
     for key in compared:
         assert key in comparison["metrics"] and key in csv_header, key
         assert key_title(key) in compare_stdout or key == "aupimo_mean", key
-    assert comparison["metrics"] == ["aupimo_mean", *(k for k in compared_keys(list(summary)) if k != "aupimo_mean")]
+    assert comparison["metrics"] == [
+        "aupimo_mean",
+        "aupimo_std",
+        *(k for k in compared_keys(list(summary)) if k != "aupimo_mean"),
+    ]
 
 
 def test_a_metric_left_out_writes_no_file_and_null_keys(tmp_path, two_models):

@@ -15,6 +15,7 @@ The files are written by `aupimo_cli.report.comparison`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,19 @@ from numpy.typing import NDArray
 
 from ..errors import InputError, listing
 from ..metrics.registry import RANKING_KEY
+from .datasets import dataset_of as dataset_of_category
 from .options import option_mismatches
-from .read import MEAN_CATEGORY, ModelResults, model_names, read_results
-from .stats import ZERO_TOLERANCE, average_ranks, holm_adjust, order_by_image_rank, order_models, pairwise_pvalues
+from .read import MEAN_CATEGORY, PAPER_SOURCE, ModelResults, model_names, read_results
+from .stats import (
+    ZERO_TOLERANCE,
+    average_ranks,
+    friedman_test,
+    holm_adjust,
+    nemenyi_critical_difference,
+    order_by_image_rank,
+    order_models,
+    pairwise_pvalues,
+)
 
 MATPLOTLIB_MISSING_NOTE = "matplotlib is not installed: boxplots skipped (pip install 'aupimo-cli[plot]')"
 
@@ -64,14 +75,18 @@ def common_intervals(
     return intervals
 
 
+SPREAD_KEY = "aupimo_std"
+"""The spread of per-image AUPIMO (ddof = 1), shown beside its mean."""
+
+
 def metric_keys(summaries: Sequence[dict[str, Any]]) -> list[str]:
     """The compared summary keys, in table order: every registered metric's compared keys that some summary
-    holds (`registry.compared_keys`), mean AUPIMO first."""
+    holds (`registry.compared_keys`), mean AUPIMO first, then the std of per-image AUPIMO."""
     from ..metrics.registry import compared_keys
 
     present = [key for summary in summaries for key, value in summary.items() if value is not None]
     keys = compared_keys(present)
-    return [RANKING_KEY, *(key for key in keys if key != RANKING_KEY)]
+    return [RANKING_KEY, SPREAD_KEY, *(key for key in keys if key != RANKING_KEY)]
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -160,6 +175,14 @@ class Comparison:
         option_mismatches: how the runs' result-affecting options differ (empty unless allowed).
         notes: things the user should know (left-out categories, missing metrics, skipped figures).
         intervals: model -> category -> key -> bootstrap interval, where every model has one.
+        datasets: category -> its dataset (`datasets.dataset_of`).
+        dataset_means: model -> dataset -> {key: mean over that dataset's categories}, when the categories
+            span two datasets or more (else empty).
+        friedman: the Friedman test over the categories ({statistic, pvalue, num_models, num_categories}), or
+            None with fewer than 3 models or 2 categories.
+        critical_difference: the Nemenyi critical difference of average ranks at alpha = 0.05, or None.
+        sources: model -> category -> where its values come from (`read.OUR_SOURCE` or `read.PAPER_SOURCE`).
+        provenance: the tool, its libraries and every input folder with its recorded options.
     """
 
     models: list[str]
@@ -175,6 +198,19 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     holm: bool = False
     intervals: Intervals = field(default_factory=dict)
+    datasets: dict[str, str] = field(default_factory=dict)
+    dataset_means: Table = field(default_factory=dict)
+    friedman: dict[str, float] | None = None
+    critical_difference: float | None = None
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def paper_models(self) -> list[str]:
+        """The models some of whose values come from the AUPIMO paper's published files."""
+        from .read import PAPER_SOURCE
+
+        return [m for m in self.ranking if PAPER_SOURCE in self.sources.get(m, {}).values()]
 
     def to_json(self) -> dict[str, Any]:
         """The ``compare.json`` object (NaN-free once passed through `report.writers.strict`)."""
@@ -190,6 +226,14 @@ class Comparison:
             "holm": self.holm,
             "zero_tolerance": ZERO_TOLERANCE,
             "notes": list(self.notes),
+            "datasets": dict(self.datasets),
+            "dataset_means": {
+                model: self.dataset_means[model] for model in self.ranking if model in self.dataset_means
+            },
+            "friedman": self.friedman,
+            "critical_difference": self.critical_difference,
+            "sources": {model: self.sources.get(model, {}) for model in self.ranking},
+            "provenance": self.provenance,
             "intervals": {
                 model: {
                     c: {k: list(bounds) for k, bounds in by_key.items()} for c, by_key in self.intervals[model].items()
@@ -311,6 +355,7 @@ def compare_results(
     *,
     allow_option_mismatch: bool = False,
     holm: bool = False,
+    dataset_of: dict[str, str] | None = None,
 ) -> Comparison:
     """Read the models' result folders and compare them over the categories they all have.
 
@@ -319,6 +364,7 @@ def compare_results(
         names: the model names, one per folder; by default the folders' basenames.
         allow_option_mismatch: compare runs whose result-affecting options differ, saying so in every table.
         holm: also give Holm-adjusted p-values, over every ordered pair of models within each category.
+        dataset_of: the dataset of categories not known by name (``--dataset-of``).
 
     Raises:
         InputError: a folder is not a result folder or is inconsistent, names collide or don't fit, no
@@ -363,6 +409,29 @@ def compare_results(
             names_in_order, len(keys_of_images), as_dict(pvalues), None if adjusted is None else as_dict(adjusted)
         )
 
+    datasets = {
+        c: dataset_of_category(c, next((r.categories[c].dataset_hint for r in results), None), dataset_of or {})
+        for c in categories
+    }
+    dataset_means: Table = {}
+    if len(set(datasets.values())) > 1:
+        for model in models:
+            dataset_means[model] = {
+                dataset: {
+                    key: mean_or_none([table[model][c][key] for c in categories if datasets[c] == dataset])
+                    for key in keys
+                }
+                for dataset in sorted(set(datasets.values()))
+            }
+    friedman = None
+    critical_difference = None
+    if len(models) >= 3:
+        critical_difference = nemenyi_critical_difference(len(models), len(categories))
+        if len(categories) >= 2:
+            statistic, pvalue = friedman_test(scores)
+            friedman = {"statistic": statistic, "pvalue": pvalue, "num_models": len(models),
+                        "num_categories": len(categories)}  # fmt: skip
+    sources = {r.name: {c: r.categories[c].source for c in categories} for r in results}
     notes += _missing_metric_notes(table, ranking, categories, keys)
     if mismatches:
         notes.insert(
@@ -370,18 +439,53 @@ def compare_results(
         )
     if not _matplotlib_available():
         notes.append(MATPLOTLIB_MISSING_NOTE)
+    if any(PAPER_SOURCE in by_category.values() for by_category in sources.values()):
+        notes.append(
+            f"values marked † come from the AUPIMO paper's published files ({PAPER_SOURCE}): their AUROC and AUPRO "
+            "were computed by anomalib before its AUPRO fix (v2.3, issue #3718), so AUPRO may differ from the MVTec "
+            "reference; their per-image AUPIMO is the paper's. Their aupr.json is anomalib's trapezoid AUPR, not "
+            "AP, and is not shown."
+        )
+    provenance = comparison_provenance(results, categories)
     return Comparison(
-        models,
-        ranking,
-        categories,
-        keys,
-        table,
-        avg_rank,
-        tests,
-        image_keys,
-        per_image,
-        mismatches,
-        notes,
-        holm,
-        intervals,
-    )
+        models, ranking, categories, keys, table, avg_rank, tests, image_keys, per_image, mismatches, notes, holm,
+        intervals, datasets, dataset_means, friedman, critical_difference, sources, provenance,
+    )  # fmt: skip
+
+
+def comparison_provenance(results: Sequence[ModelResults], categories: Sequence[str]) -> dict[str, Any]:
+    """What ``compare.json`` records of its making: the tool and library versions, and each input folder with its
+    source and the options its categories recorded ("not recorded" where they recorded none)."""
+    import importlib.metadata
+
+    import scipy
+
+    from .. import __version__
+
+    def version(package: str) -> str | None:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    inputs = {}
+    for r in sorted(results, key=lambda r: r.name):
+        options: dict[str, Any] = {}
+        for category in categories:
+            recorded = r.categories[category].options
+            values = {
+                name: list(value) if isinstance(value, tuple) else value
+                for name, value in vars(recorded).items()
+                if value is not None
+            }
+            options[category] = values or "not recorded"
+        inputs[r.name] = {
+            "folder": os.path.abspath(r.folder),
+            "sources": sorted({r.categories[c].source for c in categories}),
+            "options": options,
+        }
+    return {
+        "tool": {"name": "aupimo-cli", "version": __version__},
+        "libraries": {"numpy": np.__version__, "scipy": scipy.__version__, "matplotlib": version("matplotlib")},
+        "inputs": inputs,
+    }

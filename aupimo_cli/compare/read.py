@@ -1,7 +1,20 @@
-"""Reading the result folders `compare` takes: one ``evaluate`` folder or one ``benchmark`` folder per model.
+"""Reading the result folders `compare` takes, one per model, of any of these kinds, mixed freely:
 
-Every category read is checked: its summary must agree with its per-image file (`consistency`), and its
-result-affecting options are read from its ``provenance.json`` (`options.RunOptions`).
+- an ``aupimo evaluate`` folder (one category) or an ``aupimo benchmark`` folder (many);
+- a folder in the AUPIMO paper's published layout: ``<category>/aupimo/aupimos.json`` with the ``{"value": ...}``
+  files ``auroc.json``, ``aupro.json`` (and ``aupro_05.json``), possibly under dataset folders
+  (``<model>/mvtec/bottle/...``), or one such category folder itself;
+- a folder of dataset folders, each an ``evaluate``/``benchmark`` folder or in the paper's layout.
+
+Every category of ours is checked: its summary must agree with its per-image file (`consistency`), and its
+result-affecting options are read from its ``provenance.json`` (`options.RunOptions`). A folder in the paper's
+layout has no provenance (DESIGN section 8): its FPR bounds come from ``aupimos.json`` and the rest is *not
+recorded*; its ``aupr.json`` (anomalib's trapezoid AUPR) is never read as AP, and its AUROC and AUPRO carry
+their source (anomalib, 2024, before its AUPRO fix).
+
+Images are matched across models by their trailing ``<defect>/<name>`` without extension
+(`trailing_image_key`), so the paper's ``MVTec/bottle/test/broken_large/000.png`` matches our
+``broken_large/000.tiff``.
 """
 
 from __future__ import annotations
@@ -13,11 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 from ..io.discovery import image_key
 from ..metrics.registry import PER_IMAGE_AUPIMO
 from .consistency import summary_disagreements
 from .options import RunOptions
+
+PAPER_SOURCE = "AUPIMO paper (anomalib, 2024)"
+"""The source of the values read from a folder in the AUPIMO paper's layout (DESIGN section 8)."""
+
+OUR_SOURCE = "aupimo"
 
 MEAN_CATEGORY = "mean"
 """The pseudo-category of the tables holding each metric's mean over the compared categories, and the first word
@@ -32,13 +52,20 @@ class CategoryResult:
         summary: its ``summary.json`` object.
         aupimos: the anomalous images' AUPIMO by image key (`image_key` of the path), None where missing.
         folder: the category's folder.
-        options: its result-affecting options, from ``provenance.json``.
+        options: its result-affecting options, from ``provenance.json`` (or ``aupimos.json`` in the paper's
+            layout).
+        source: where its values come from: `OUR_SOURCE`, or `PAPER_SOURCE` for the paper's layout.
+        dataset_hint: the name of the dataset folder it was found in (``mvtec``), if any.
+        paths: the anomalous images' original paths by image key, for messages.
     """
 
     summary: dict[str, Any]
     aupimos: dict[str, float | None]
     folder: Path
     options: RunOptions = field(default_factory=RunOptions)
+    source: str = OUR_SOURCE
+    dataset_hint: str | None = None
+    paths: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,9 +80,34 @@ class ModelResults:
 
 def _not_results(folder: Path, why: str) -> InputError:
     return InputError(
-        f"{folder} must be an `aupimo evaluate` or `aupimo benchmark` output folder ({why}); pass the folder "
-        "that holds summary.json."
+        f"{folder} must be an `aupimo evaluate` or `aupimo benchmark` output folder, or a folder in the AUPIMO "
+        f"paper's layout (<category>/aupimo/aupimos.json) ({why}); pass the folder that holds summary.json or "
+        "the category folders."
     )
+
+
+def trailing_image_key(path: str) -> str:
+    """The key that matches an image across models: its trailing ``<defect>/<name>``, without extension.
+
+    Examples:
+        >>> trailing_image_key("MVTec/bottle/test/broken_large/000.png")
+        'broken_large/000'
+        >>> trailing_image_key("broken_large/000.tiff"), trailing_image_key("Anomaly/000.JPG.npy")
+        ('broken_large/000', 'Anomaly/000')
+    """
+    parts = image_key(path.replace("\\", "/")).split("/")
+    return "/".join(parts[-2:])
+
+
+def _add_image(aupimos: dict[str, float | None], paths: dict[str, str], path: str, value: Any, where: Path) -> None:
+    key = trailing_image_key(path)
+    if key in aupimos:
+        raise InputError(
+            f"{where}: the anomalous images {paths[key]!r} and {path!r} both end in {key!r}, so images cannot be "
+            "matched across models by their <defect>/<name>; rename one of them"
+        )
+    aupimos[key] = _finite_or_none(value)
+    paths[key] = path
 
 
 def _read_json(path: Path) -> Any:
@@ -115,17 +167,68 @@ def read_category(folder: Path, expected: str | None = None) -> CategoryResult:
             "or damaged after it was written: re-run the evaluation (aupimo check tells what else differs)"
         )
     aupimos: dict[str, float | None] = {}
+    paths: dict[str, str] = {}
     for path, label, value in zip(columns["path"], columns["label"], columns[PER_IMAGE_AUPIMO], strict=True):
-        if label != 1:
-            continue
-        key = image_key(str(path))
-        if key in aupimos:
-            raise InputError(f"{parquet_path}: two anomalous images share the path {key!r} without extension.")
-        aupimos[key] = _finite_or_none(value)
+        if label == 1:
+            _add_image(aupimos, paths, str(path), value, parquet_path)
     provenance_path = folder / "provenance.json"
     provenance = _read_json(provenance_path) if provenance_path.is_file() else {}
     options = RunOptions.from_provenance(provenance if isinstance(provenance, dict) else {})
-    return CategoryResult(summary=summary, aupimos=aupimos, folder=folder, options=options)
+    return CategoryResult(summary=summary, aupimos=aupimos, folder=folder, options=options, paths=paths)
+
+
+PAPER_VALUE_FILES = {"pixel_auroc": "auroc.json", "aupro_30": "aupro.json", "aupro_05": "aupro_05.json"}
+"""The paper layout's value files and the summary keys they fill; ``aupr.json`` is anomalib's trapezoid AUPR, not
+AP, and is not read (DESIGN section 8)."""
+
+
+def is_paper_category(folder: Path) -> bool:
+    """Whether `folder` is a category in the AUPIMO paper's layout (it holds ``aupimo/aupimos.json``)."""
+    return (folder / "aupimo" / "aupimos.json").is_file() and not (folder / "summary.json").exists()
+
+
+def read_paper_category(folder: Path, dataset_hint: str | None = None) -> CategoryResult:
+    """Read one category in the AUPIMO paper's published layout: ``aupimo/aupimos.json`` (its ``num_threshs`` may
+    be null) and the ``{"value": ...}`` files of `PAPER_VALUE_FILES` that exist.
+
+    Raises:
+        InputError: a file is unreadable or malformed, ``aupimos.json`` has no ``paths``, or two anomalous
+            images end in the same ``<defect>/<name>``.
+    """
+    from ..metrics import MetricInputError
+    from ..metrics.pimo import AUPIMOResult, aupimo_statistics
+
+    path = folder / "aupimo" / "aupimos.json"
+    try:
+        result = AUPIMOResult.load(path)
+    except (MetricInputError, ValueError, TypeError, OSError) as error:
+        raise InputError(f"{path} cannot be read as an aupimos.json file ({error})") from None
+    if result.paths is None:
+        raise InputError(f"{path} has no 'paths', so its images cannot be matched with other models' images")
+    labels = np.asarray(result.image_classes)
+    summary: dict[str, Any] = {"category": folder.name, **aupimo_statistics(result.aupimos, labels)}
+    for key, name in PAPER_VALUE_FILES.items():
+        value_path = folder / name
+        if value_path.is_file():
+            record = _read_json(value_path)
+            summary[key] = _finite_or_none(record.get("value") if isinstance(record, dict) else None)
+    summary.update(
+        num_images=result.num_images,
+        num_normal=result.num_normal_images,
+        num_anomalous=result.num_anomalous_images,
+        fpr_lower_bound=result.fpr_bounds[0],
+        fpr_upper_bound=result.fpr_bounds[1],
+        thresh_lower_bound=result.thresh_bounds[0],
+        thresh_upper_bound=result.thresh_bounds[1],
+    )
+    aupimos: dict[str, float | None] = {}
+    paths: dict[str, str] = {}
+    for image_path, label, value in zip(result.paths, labels, result.aupimos, strict=True):
+        if label == 1:
+            _add_image(aupimos, paths, image_path, value, path)
+    # Only the FPR bounds are recorded; the number of thresholds (null) and the AUPRO limits are not.
+    options = RunOptions(fpr_bounds=result.fpr_bounds)
+    return CategoryResult(summary, aupimos, folder, options, PAPER_SOURCE, dataset_hint, paths)
 
 
 def is_mean_row(row: Any) -> bool:
@@ -135,19 +238,62 @@ def is_mean_row(row: Any) -> bool:
 
 
 def read_results(folder: Path, name: str) -> ModelResults:
-    """Read one model's ``aupimo evaluate`` or ``aupimo benchmark`` output folder.
+    """Read one model's results: an ``aupimo evaluate`` or ``aupimo benchmark`` folder, a folder in the AUPIMO
+    paper's layout (or one of its category folders), or a folder of dataset folders of any of these kinds.
 
     A benchmark's mean row and the rows whose ``error`` is non-empty are left out (the latter are kept in
     `ModelResults.failed`).
 
     Raises:
-        InputError: the folder is neither kind of output, or one of its files is unreadable or inconsistent.
+        InputError: the folder is none of these, one of its files is unreadable or inconsistent, or two of its
+            dataset folders hold a category of the same name.
     """
     if not folder.is_dir():
         raise _not_results(folder, "not a folder" if folder.exists() else "it does not exist")
+    if (folder / "summary.json").is_file():
+        return _read_ours(folder, name)
+    if is_paper_category(folder):
+        category = read_paper_category(folder)
+        return ModelResults(name, folder, {category.summary["category"]: category})
+    categories: dict[str, CategoryResult] = {}
+    failed: dict[str, str] = {}
+
+    def add(found: CategoryResult, hint: str) -> None:
+        category = found.summary["category"]
+        if category in categories:
+            raise InputError(
+                f"{folder} holds category {category!r} twice ({categories[category].folder} and {found.folder}); "
+                "compare one of them at a time"
+            )
+        found.dataset_hint = found.dataset_hint or hint
+        categories[category] = found
+
+    for child in _subfolders(folder):
+        if (child / "summary.json").is_file():
+            inner = _read_ours(child, name)
+            # A benchmark folder is a dataset folder; an evaluate folder is a category of this folder's dataset.
+            hint = child.name if isinstance(_read_json(child / "summary.json"), list) else folder.name
+            for found in inner.categories.values():
+                add(found, hint)
+            failed.update(inner.failed)
+        elif is_paper_category(child):
+            add(read_paper_category(child), folder.name)
+        else:
+            for grandchild in _subfolders(child):
+                if is_paper_category(grandchild):
+                    add(read_paper_category(grandchild), child.name)
+    if not categories and not failed:
+        raise _not_results(folder, "no summary.json, and no <category>/aupimo/aupimos.json in it or one level below")
+    return ModelResults(name, folder, categories, failed)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(child for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
+
+
+def _read_ours(folder: Path, name: str) -> ModelResults:
+    """Read an ``aupimo evaluate`` or ``aupimo benchmark`` output folder."""
     summary_path = folder / "summary.json"
-    if not summary_path.is_file():
-        raise _not_results(folder, "no summary.json")
     summary = _read_json(summary_path)
     if isinstance(summary, dict):
         result = read_category(folder)

@@ -152,3 +152,39 @@ def holm_adjust(pvalues: NDArray[np.float64]) -> NDArray[np.float64]:
         running = max(running, min(1.0, (count - position) * flat[index]))
         adjusted[index] = running
     return adjusted.reshape(values.shape)
+
+
+def friedman_test(scores: NDArray[np.float64]) -> tuple[float, float]:
+    """The Friedman test of k >= 3 models over N >= 2 categories (Demšar 2006): (chi-square statistic, p-value),
+    ``scipy.stats.friedmanchisquare`` over the models' columns.
+
+    Args:
+        scores: (N categories, k models) scores, higher is better (the ranks are per category).
+
+    Raises:
+        ValueError: fewer than 3 models or 2 categories.
+    """
+    from scipy.stats import friedmanchisquare
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] < 3 or scores.shape[0] < 2:
+        raise ValueError(f"the Friedman test needs at least 3 models and 2 categories, got shape {scores.shape}")
+    result = friedmanchisquare(*scores.T)
+    return float(result.statistic), float(result.pvalue)
+
+
+def nemenyi_critical_difference(num_models: int, num_categories: int, alpha: float = 0.05) -> float:
+    """The Nemenyi test's critical difference of average ranks (Demšar 2006):
+    CD = q_alpha sqrt(k (k + 1) / (6 N)), q_alpha the studentized range's (1 - alpha) quantile for k groups and
+    infinite degrees of freedom, divided by sqrt(2).
+
+    Examples:
+        >>> round(nemenyi_critical_difference(3, 10), 4)  # q_0.05 = 2.343 for k = 3
+        1.0481
+    """
+    from scipy.stats import studentized_range
+
+    if num_models < 2 or num_categories < 1:
+        raise ValueError(f"a critical difference needs 2 models and 1 category, got {num_models}, {num_categories}")
+    q_alpha = float(studentized_range.ppf(1.0 - alpha, num_models, np.inf)) / np.sqrt(2.0)
+    return float(q_alpha * np.sqrt(num_models * (num_models + 1) / (6.0 * num_categories)))

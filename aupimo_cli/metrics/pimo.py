@@ -89,7 +89,7 @@ class AUPIMOResult:
         fpr_bounds: (lower, upper) nominal shared-FPR bounds of the integral.
         thresh_bounds: (lower, upper) thresholds of the integration range; the lower threshold is the one
             at the upper FPR bound.
-        num_points: number of curve points in the integral.
+        num_points: number of curve points in the integral (None when a loaded file does not record it).
         image_classes: (N,) int32, 0 = normal, 1 = anomalous.
         paths: optional (N,) image paths, in the same order as `aupimos`.
         shared_fpr_metric: how the shared FPR is built (only ``"mean-per-image-fpr"``).
@@ -98,7 +98,7 @@ class AUPIMOResult:
     aupimos: NDArray[np.float64]
     fpr_bounds: tuple[float, float]
     thresh_bounds: tuple[float, float]
-    num_points: int
+    num_points: int | None
     image_classes: NDArray[np.int32]
     paths: tuple[str, ...] | None = None
     shared_fpr_metric: str = field(default=SHARED_FPR_METRIC)
@@ -165,7 +165,8 @@ class AUPIMOResult:
     def load(cls, path: str | os.PathLike[str]) -> AUPIMOResult:
         """Read an ``aupimos.json`` file (ours, or one written by the AUPIMO paper's code).
 
-        Image classes are deduced from the scores: NaN = normal image.
+        Image classes are deduced from the scores: NaN = normal image. ``num_threshs`` may be null, as in every
+        file the AUPIMO paper published: `num_points` is then None (not recorded).
         """
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
         required = (
@@ -186,7 +187,8 @@ class AUPIMOResult:
             aupimos=aupimos,
             fpr_bounds=(payload["fpr_lower_bound"], payload["fpr_upper_bound"]),
             thresh_bounds=(payload["thresh_lower_bound"], payload["thresh_upper_bound"]),
-            num_points=int(payload["num_threshs"]),
+            # The AUPIMO paper's published files hold "num_threshs": null: not recorded.
+            num_points=None if payload["num_threshs"] is None else int(payload["num_threshs"]),
             image_classes=(~np.isnan(aupimos)).astype(np.int32),
             paths=None if paths is None else tuple(paths),
             shared_fpr_metric=payload.get("shared_fpr_metric", SHARED_FPR_METRIC),
