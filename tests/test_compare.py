@@ -334,11 +334,20 @@ def test_write_comparison_files(tmp_path, runs):
         assert row["note"] == ""
 
     markdown = (out / "compare.md").read_text()
-    assert "| model | alpha | beta | mean |" in markdown
-    assert f"| A | {comparison.table['A']['alpha']['aupimo_mean']:.4f} |" in markdown
-    assert "| A | B | confidence A > B | confidence B > A |" in markdown
+    assert "| category | A | B |" in markdown  # models best first, as columns
+    alpha = [f"{comparison.table[m]['alpha']['aupimo_mean']:.4f}" for m in ("A", "B")]
+    best = 0 if comparison.table["A"]["alpha"]["aupimo_mean"] >= comparison.table["B"]["alpha"]["aupimo_mean"] else 1
+    alpha[best] = f"**{alpha[best]}**"
+    assert f"| alpha | {alpha[0]} | {alpha[1]} |" in markdown
+    assert "| average rank |" in markdown and "need 3 models or more" in markdown
+    assert "| confidence | 1 | 2 |" in markdown and "Legend: 1 = " in markdown
     assert "### alpha (8 images)" in markdown and "### beta" in markdown
     assert "gamma" in markdown  # the note
+    pairs = list(csv.DictReader(io.StringIO((out / "wilcoxon.csv").read_text())))
+    assert len(pairs) == 2 * 2  # two categories, both ordered pairs
+    for pair in pairs:
+        pvalue = comparison.tests[pair["category"]].pvalues[pair["model_a"]][pair["model_b"]]
+        assert float(pair["pvalue"]) == pvalue and float(pair["confidence"]) == 1 - pvalue
 
     with pytest.raises(InputError, match="--overwrite"):
         write_comparison(comparison, out, overwrite=False)

@@ -284,7 +284,8 @@ def _matched_aupimos(category: str, results: Sequence[ModelResults]) -> tuple[li
             unmatched.append(f"{key} (missing in {', '.join(sorted(lacking))})")
     if unmatched:
         raise InputError(
-            f"Category {category}: the models' anomalous images differ (matched by path without extension): "
+            f"Category {category}: the models' anomalous images differ (matched by their <defect>/<name> without "
+            "extension): "
             f"{listing(unmatched)}; evaluate every model on the same test images."
         )
     keys = sorted(union)
@@ -441,8 +442,8 @@ def compare_results(
         notes.append(MATPLOTLIB_MISSING_NOTE)
     if any(PAPER_SOURCE in by_category.values() for by_category in sources.values()):
         notes.append(
-            f"values marked † come from the AUPIMO paper's published files ({PAPER_SOURCE}): their AUROC and AUPRO "
-            "were computed by anomalib before its AUPRO fix (v2.3, issue #3718), so AUPRO may differ from the MVTec "
+            "values marked † come from the AUPIMO paper's published files: their AUROC and AUPRO were computed by "
+            "anomalib in 2024, before its AUPRO fix (v2.3, issue #3718), so AUPRO may differ from the MVTec "
             "reference; their per-image AUPIMO is the paper's. Their aupr.json is anomalib's trapezoid AUPR, not "
             "AP, and is not shown."
         )

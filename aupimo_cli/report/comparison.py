@@ -10,7 +10,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,8 @@ from ..metrics.registry import RANKING_KEY
 from .atomic import staged_folder
 from .manifest import MANIFEST_FILE, list_files, manifest_record
 from .writers import json_text
+
+SPREAD_KEY = "aupimo_std"
 
 if TYPE_CHECKING:
     from ..compare.comparison import Comparison
@@ -118,35 +120,152 @@ def pair_rows(comparison: Comparison, category: str) -> list[tuple[str, str, flo
     return rows
 
 
+def row_labels(comparison: Comparison) -> list[str]:
+    """The rows of the per-category tables: the categories, then one mean per dataset (when there are several),
+    then the mean over every category."""
+    datasets = sorted({dataset for by_dataset in comparison.dataset_means.values() for dataset in by_dataset})
+    return [*comparison.categories, *(f"{MEAN_CATEGORY} {dataset}" for dataset in datasets), MEAN_CATEGORY]
+
+
+def row_value(comparison: Comparison, model: str, row: str, key: str) -> float | None:
+    """A model's value of `key` in a row of `row_labels` (a category, a dataset's mean or the mean)."""
+    if row in comparison.table[model]:
+        return comparison.table[model][row][key]
+    return comparison.dataset_means[model][row.removeprefix(f"{MEAN_CATEGORY} ")][key]
+
+
+def model_legend(models: Sequence[str]) -> str:
+    """``1 = patchcore, 2 = efficientad, ...``: the index of each model in compact tables."""
+    return ", ".join(f"{index} = {model}" for index, model in enumerate(models, start=1))
+
+
+def critical_difference_text(comparison: Comparison, label: Callable[[str], str] = str) -> str:
+    """The Friedman test and the Nemenyi critical difference in words (or why they are absent); `label` names
+    a model in the groups (its index, in a compact console table)."""
+    if comparison.critical_difference is None:
+        return (
+            "The Friedman test and the Nemenyi critical difference need 3 models or more: with 2, the Wilcoxon "
+            "tests below stand alone."
+        )
+    parts = []
+    if comparison.friedman is not None:
+        friedman = comparison.friedman
+        verdict = "the models differ" if friedman["pvalue"] < 0.05 else "no significant difference"
+        parts.append(
+            f"Friedman test over {int(friedman['num_categories'])} categories: chi-square = "
+            f"{friedman['statistic']:.2f}, p = {friedman['pvalue']:.3g} ({verdict} at alpha = 0.05)."
+        )
+    cd = comparison.critical_difference
+    groups = equivalent_groups(comparison)
+    parts.append(
+        f"Nemenyi critical difference (alpha = 0.05): CD = {cd:.3f}; models whose average ranks differ by less than "
+        "CD are not significantly different"
+        + (": " + "; ".join("{" + ", ".join(map(label, group)) + "}" for group in groups) + "." if groups else ".")
+    )
+    return " ".join(parts)
+
+
+def equivalent_groups(comparison: Comparison) -> list[list[str]]:
+    """The maximal runs of models (best first) whose average ranks lie within the critical difference."""
+    if comparison.critical_difference is None:
+        return []
+    models = sorted(comparison.ranking, key=lambda m: (comparison.avg_rank[m], comparison.ranking.index(m)))
+    ranks = [comparison.avg_rank[m] for m in models]
+    groups: list[tuple[int, int]] = []
+    for start in range(len(models)):
+        stop = start
+        while stop + 1 < len(models) and ranks[stop + 1] - ranks[start] < comparison.critical_difference:
+            stop += 1
+        if stop > start and not any(a <= start and stop <= b for a, b in groups):
+            groups.append((start, stop))
+    return [models[a : b + 1] for a, b in groups]
+
+
+def _bold_best(cells: list[str], values: list[float | None]) -> list[str]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return cells
+    best = max(finite)
+    return [f"**{cell}**" if value == best else cell for cell, value in zip(cells, values, strict=True)]
+
+
+def paper_mark(comparison: Comparison, model: str, key: str) -> str:
+    """``†`` after a model's AUROC or AUPRO when it comes from the AUPIMO paper's files (DESIGN section 8)."""
+    from ..metrics.registry import metric_of
+
+    metric = metric_of(key)
+    if metric is None or metric.name not in ("auroc", "aupro"):
+        return ""
+    return "†" if model in comparison.paper_models else ""
+
+
 def comparison_markdown(comparison: Comparison) -> str:
-    """``compare.md``: the comparison as markdown tables, usable as a GitHub job summary as is."""
-    categories = [*comparison.categories, MEAN_CATEGORY]
+    """``compare.md``: one table of mean AUPIMO leads (best per row in bold, then the average ranks and the
+    critical difference); then the spread, the other metrics, the intervals, compact per-category confidence
+    matrices (model indices with a legend) and the notes. The flat list of tests is in ``wilcoxon.csv``."""
+    models = comparison.ranking
+    rows = row_labels(comparison)
+    has_intervals = any(by_key for by_category in comparison.intervals.values() for by_key in by_category.values())
     lines = ["# Model comparison", ""]
     if comparison.option_mismatches:
         lines += [f"> **Warning:** {OPTION_MISMATCH_WARNING}: {'; '.join(comparison.option_mismatches)}.", ""]
+    datasets = sorted(set(comparison.datasets.values()))
+    per_dataset = ", ".join(
+        f"{sum(1 for d in comparison.datasets.values() if d == dataset)} {dataset}" for dataset in datasets
+    )
     lines += [
-        f"Models, best first: {', '.join(comparison.ranking)}. Categories: {', '.join(comparison.categories)}.",
+        f"{len(models)} models, best first: {', '.join(models)}. {len(comparison.categories)} categories "
+        f"({per_dataset}).",
+        "",
+        "## Mean AUPIMO",
+        "",
+        "Mean per-image AUPIMO of the anomalous images, per category (best in bold), per dataset and overall; the "
+        "last row is each model's average rank (rank 1 is the best mean AUPIMO of a category, ties averaged)."
+        + (" Cells show the bootstrap interval [low, high] where every model has one." if has_intervals else ""),
         "",
     ]
-    lines += ["## Mean AUPIMO", ""]
-    if RANKING_KEY in interval_keys(comparison):
-        lines += ["With its bootstrap interval, [low, high], where every model has one.", ""]
-    lines += _md_table(
-        ["model", *categories],
-        [
-            [model, *(with_interval(comparison, model, c, RANKING_KEY) for c in categories)]
-            for model in comparison.ranking
-        ],
+    table_rows = []
+    for row in rows:
+        values = [row_value(comparison, model, row, RANKING_KEY) for model in models]
+        cells = [
+            with_interval(comparison, model, row, RANKING_KEY) if row in comparison.categories else format_float(v)
+            for model, v in zip(models, values, strict=True)
+        ]
+        table_rows.append([_md_text(row), *_bold_best(cells, values)])
+    ranks = [comparison.avg_rank[model] for model in models]
+    rank_cells = [format_float(rank) for rank in ranks]
+    best_rank = min(ranks)
+    table_rows.append(
+        ["average rank", *(f"**{c}**" if r == best_rank else c for c, r in zip(rank_cells, ranks, strict=True))]
     )
-    others = [key for key in comparison.metrics if key != RANKING_KEY]
-    lines += ["", "## Other metrics (mean over categories)", ""]
+    lines += _md_table(["category", *models], table_rows)
+    lines += ["", critical_difference_text(comparison), ""]
+    if comparison.critical_difference is not None:
+        lines += ["![critical difference diagram](figures/critical_difference.png)", ""]
+
+    lines += ["## Spread of per-image AUPIMO", "", "Standard deviation (ddof = 1) over the anomalous images.", ""]
     lines += _md_table(
-        ["model", *(metric_title(key) for key in others)],
-        [
-            [model, *(format_float(comparison.table[model][MEAN_CATEGORY][key]) for key in others)]
-            for model in comparison.ranking
-        ],
+        ["category", *models],
+        [[_md_text(row), *(format_float(row_value(comparison, m, row, SPREAD_KEY)) for m in models)] for row in rows],
     )
+    others = [key for key in comparison.metrics if key not in (RANKING_KEY, SPREAD_KEY)]
+    if others:
+        lines += ["", "## Other metrics (mean over categories)", ""]
+        lines += _md_table(
+            ["model", *(metric_title(key) for key in others)],
+            [
+                [
+                    model,
+                    *(
+                        format_float(comparison.table[model][MEAN_CATEGORY][key]) + paper_mark(comparison, model, key)
+                        for key in others
+                    ),
+                ]
+                for model in models
+            ],
+        )
+        if comparison.paper_models:
+            lines += ["", "† from the AUPIMO paper's published files: anomalib (2024), before its AUPRO fix (v2.3)."]
     bootstrapped = [key for key in interval_keys(comparison) if key != RANKING_KEY]
     if bootstrapped:
         lines += ["", "## Bootstrap intervals per category", ""]
@@ -157,48 +276,60 @@ def comparison_markdown(comparison: Comparison) -> str:
                 ["model", *(metric_title(key) for key in bootstrapped)],
                 [
                     [model, *(with_interval(comparison, model, category, key) for key in bootstrapped)]
-                    for model in comparison.ranking
+                    for model in models
                 ],
             )
             lines += [""]
-    lines += ["", "## Average rank", ""]
-    lines += [
-        "Rank of the mean AUPIMO within each category (1 is the best, ties averaged), averaged over categories; "
-        "equal average ranks are ordered by the mean AUPIMO, then by name.",
-        "",
-    ]
-    lines += _md_table(
-        ["model", "average rank"], [[model, format_float(comparison.avg_rank[model])] for model in comparison.ranking]
-    )
+
     lines += ["", "## Wilcoxon signed-rank tests", ""]
     lines += [
-        "One-sided tests on the paired per-image AUPIMO of the anomalous images, in both directions (differences "
-        "of at most 0.001 count as ties); confidence = 1 - p-value. Within a category, models are ordered by their "
-        "average per-image rank."
-        + (" Holm: adjusted over every ordered pair of models of the category." if comparison.holm else ""),
+        "One-sided tests on the paired per-image AUPIMO of the anomalous images (differences of at most 0.001 count "
+        "as ties). Each matrix gives the confidence, 1 - p-value, that the row model beats the column model; models "
+        "by their index in the legend, best first by average per-image rank within the category."
+        + (" Holm: adjusted over every ordered pair of models of the category." if comparison.holm else "")
+        + " Every pair, with p-values, is in `wilcoxon.csv`.",
     ]
     for category in comparison.categories:
         tests = comparison.tests[category]
         lines += ["", f"### {_md_text(category)} ({tests.num_images} images)", ""]
-        rows = pair_rows(comparison, category)
-        if not rows:
+        if len(tests.order) < 2:
             lines += ["One model only: no test."]
             continue
-        header = ["A", "B", "confidence A > B", "confidence B > A"]
-        if comparison.holm:
-            header += ["Holm A > B", "Holm B > A"]
-        lines += _md_table(
-            header,
-            [
-                [a, b, format_float(ab), format_float(ba)]
-                + ([format_float(holm_ab), format_float(holm_ba)] if comparison.holm else [])
-                for a, b, ab, ba, holm_ab, holm_ba in rows
-            ],
-        )
+        lines += [f"Legend: {_md_text(model_legend(tests.order))}.", ""]
+        for label, matrix in (("confidence", tests.pvalues), ("Holm-adjusted confidence", tests.holm)):
+            if matrix is None:
+                continue
+            header = [label, *(str(i) for i in range(1, len(tests.order) + 1))]
+            body = []
+            for i, a in enumerate(tests.order, start=1):
+                cells = ["·" if a == b else f"{1.0 - matrix[a][b]:.2f}" for b in tests.order]
+                body.append([str(i), *cells])
+            lines += _md_table(header, body)
+            lines += [""]
     if comparison.notes:
         lines += ["", "## Notes", ""]
         lines += [f"- {note}" for note in comparison.notes]
     return "\n".join(lines) + "\n"
+
+
+def wilcoxon_csv(comparison: Comparison) -> str:
+    """``wilcoxon.csv``: every test, one row per category and ordered pair of models: the p-value that A beats B,
+    its confidence, and their Holm-adjusted values (empty without ``--holm``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["category", "n", "model_a", "model_b", "pvalue", "confidence", "pvalue_holm", "confidence_holm"])
+    for category in comparison.categories:
+        tests = comparison.tests[category]
+        for a in tests.order:
+            for b in tests.order:
+                if a == b:
+                    continue
+                p_value = tests.pvalues[a][b]
+                holm = None if tests.holm is None else tests.holm[a][b]
+                row = [category, tests.num_images, a, b, p_value, 1.0 - p_value, holm,
+                       None if holm is None else 1.0 - holm]  # fmt: skip
+                writer.writerow([_csv_cell(cell) for cell in row])
+    return buffer.getvalue()
 
 
 def write_boxplot(path: Path, category: str, data: Sequence[NDArray[np.float64]], labels: Sequence[str]) -> None:
@@ -264,6 +395,7 @@ def write_comparison(comparison: Comparison, out: Path, *, overwrite: bool, inpu
             (staging / "compare.json").write_text(json_text(comparison.to_json()), encoding="utf-8")
             (staging / "compare.csv").write_text(comparison_csv(comparison), encoding="utf-8")
             (staging / "compare.md").write_text(comparison_markdown(comparison), encoding="utf-8")
+            (staging / "wilcoxon.csv").write_text(wilcoxon_csv(comparison), encoding="utf-8")
             if have_matplotlib:
                 (staging / "boxplots").mkdir()
                 for category in comparison.categories:
