@@ -340,7 +340,7 @@ def test_write_comparison_files(tmp_path, runs):
     alpha[best] = f"**{alpha[best]}**"
     assert f"| alpha | {alpha[0]} | {alpha[1]} |" in markdown
     assert "| average rank |" in markdown and "need 3 models or more" in markdown
-    assert "| confidence | 1 | 2 |" in markdown and "Legend: 1 = " in markdown
+    assert "| confidence | 1 | 2 |" in markdown and "in the order of the ranking: 1 = " in markdown
     assert "### alpha (8 images)" in markdown and "### beta" in markdown
     assert "gamma" in markdown  # the note
     pairs = list(csv.DictReader(io.StringIO((out / "wilcoxon.csv").read_text())))

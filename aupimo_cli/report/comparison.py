@@ -285,7 +285,7 @@ def comparison_markdown(comparison: Comparison) -> str:
     lines += [
         "One-sided tests on the paired per-image AUPIMO of the anomalous images (differences of at most 0.001 count "
         "as ties). Each matrix gives the confidence, 1 - p-value, that the row model beats the column model; models "
-        "by their index in the legend, best first by average per-image rank within the category."
+        f"by their index, in the order of the ranking: {_md_text(model_legend(models))}."
         + (" Holm: adjusted over every ordered pair of models of the category." if comparison.holm else "")
         + " Every pair, with p-values, is in `wilcoxon.csv`.",
     ]
@@ -295,14 +295,17 @@ def comparison_markdown(comparison: Comparison) -> str:
         if len(tests.order) < 2:
             lines += ["One model only: no test."]
             continue
-        lines += [f"Legend: {_md_text(model_legend(tests.order))}.", ""]
+        lines += [
+            f"Best first by average per-image rank: {', '.join(str(models.index(m) + 1) for m in tests.order)}.",
+            "",
+        ]
         for label, matrix in (("confidence", tests.pvalues), ("Holm-adjusted confidence", tests.holm)):
             if matrix is None:
                 continue
-            header = [label, *(str(i) for i in range(1, len(tests.order) + 1))]
+            header = [label, *(str(i) for i in range(1, len(models) + 1))]
             body = []
-            for i, a in enumerate(tests.order, start=1):
-                cells = ["·" if a == b else f"{1.0 - matrix[a][b]:.2f}" for b in tests.order]
+            for i, a in enumerate(models, start=1):
+                cells = ["·" if a == b else f"{1.0 - matrix[a][b]:.2f}" for b in models]
                 body.append([str(i), *cells])
             lines += _md_table(header, body)
             lines += [""]
