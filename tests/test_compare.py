@@ -359,8 +359,18 @@ def test_boxplots(tmp_path, runs):
     pytest.importorskip("matplotlib")
     comparison = compare_results([runs["A"], runs["B"]])
     out = write_comparison(comparison, tmp_path / "cmp", overwrite=False)
-    assert sorted(p.name for p in (out / "boxplots").iterdir()) == ["alpha.png", "beta.png"]
-    assert (out / "boxplots" / "alpha.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figures = out / "figures"
+    for kind in ("boxplots", "confidence"):
+        assert sorted(p.name for p in (figures / kind).iterdir()) == ["alpha.png", "alpha.svg", "beta.png", "beta.svg"]
+    assert sorted(p.name for p in figures.iterdir() if p.is_file()) == [
+        "critical_difference.png",
+        "critical_difference.svg",
+    ]
+    assert (figures / "boxplots" / "alpha.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Byte-identical when drawn again.
+    again = write_comparison(comparison, tmp_path / "again", overwrite=False)
+    for path in sorted(figures.rglob("*.*")):
+        assert (again / "figures" / path.relative_to(figures)).read_bytes() == path.read_bytes(), path
 
 
 def test_without_matplotlib_boxplots_are_skipped_with_a_note(tmp_path, runs, monkeypatch):
@@ -368,7 +378,7 @@ def test_without_matplotlib_boxplots_are_skipped_with_a_note(tmp_path, runs, mon
     comparison = compare_results([runs["A"], runs["B"]])
     assert MATPLOTLIB_MISSING_NOTE in comparison.notes
     out = write_comparison(comparison, tmp_path / "cmp", overwrite=False)
-    assert not (out / "boxplots").exists()
+    assert not (out / "figures").exists()
     assert comparison.notes.count(MATPLOTLIB_MISSING_NOTE) == 1
     assert MATPLOTLIB_MISSING_NOTE in (out / "compare.md").read_text()
 

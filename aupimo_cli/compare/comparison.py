@@ -40,7 +40,7 @@ from .stats import (
     pairwise_pvalues,
 )
 
-MATPLOTLIB_MISSING_NOTE = "matplotlib is not installed: boxplots skipped (pip install 'aupimo-cli[plot]')"
+MATPLOTLIB_MISSING_NOTE = "matplotlib is not installed: figures skipped (pip install 'aupimo-cli[plot]')"
 
 
 Table = dict[str, dict[str, dict[str, float | None]]]

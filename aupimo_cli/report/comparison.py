@@ -1,4 +1,4 @@
-"""Writing a model comparison: ``compare.json``, ``compare.csv``, ``compare.md`` and ``boxplots/<category>.png``.
+"""Writing a model comparison: ``compare.json``, ``compare.csv``, ``compare.md``, ``wilcoxon.csv`` and ``figures/``.
 
 Rendering only: every number comes from `aupimo_cli.compare.Comparison`. Models are listed in the
 comparison's ranking, so no file depends on the order in which the folders were given.
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..metrics.registry import RANKING_KEY
@@ -335,44 +334,55 @@ def wilcoxon_csv(comparison: Comparison) -> str:
     return buffer.getvalue()
 
 
-def write_boxplot(path: Path, category: str, data: Sequence[NDArray[np.float64]], labels: Sequence[str]) -> None:
-    """A PNG of horizontal boxplots of per-image AUPIMO, one per model, the first on top (the paper's Fig. 3c).
+FIGURES_FOLDER = "figures"
+FIGURE_WORKERS = 2
+"""Processes drawing the figures (each pays matplotlib's start-up once, about 1 s)."""
 
-    Raises:
-        ImportError: matplotlib is not installed.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.0, 1.2 + 0.45 * len(labels)), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    positions = list(range(len(labels), 0, -1))
-    style: dict[str, Any] = {
-        "positions": positions,
-        "widths": 0.6,
-        "showmeans": True,
-        "meanprops": {"marker": "d", "markerfacecolor": "white", "markeredgecolor": "black"},
-        "flierprops": {"marker": ".", "markersize": 4},
-    }
-    try:
-        axes.boxplot(list(data), orientation="horizontal", **style)
-    except TypeError:  # matplotlib < 3.10
-        axes.boxplot(list(data), vert=False, **style)
-    axes.set_yticks(positions, labels=list(labels))
-    axes.set_xlim(-0.02, 1.02)
-    axes.set_xlabel("AUPIMO")
-    axes.grid(axis="x", alpha=0.3)
-    num_images = len(data[0]) if data else 0
-    axes.set_title(f"{category}: per-image AUPIMO of {num_images} anomalous images (best model on top)")
-    figure.savefig(path, format="png", metadata={"Software": None})
+def figure_jobs(comparison: Comparison, folder: Path) -> list[Any]:
+    """The comparison's figures as `figures.FigureJob`s, to draw in parallel processes: per category, the boxplots
+    of per-image AUPIMO (models sorted by mean AUPIMO, each with its AUROC and AUPRO beside its box) and the
+    heatmap of the confidence matrix; the critical-difference diagram over every category, and one per dataset
+    when there are several."""
+    from .figures import FigureJob
+
+    jobs = []
+    shown = [key for key in comparison.metrics if key not in (RANKING_KEY, SPREAD_KEY)][:3]
+    for category in comparison.categories:
+        models = sorted(comparison.ranking, key=lambda m: (-(comparison.table[m][category][RANKING_KEY] or 0.0), m))
+        extra = {
+            metric_title(key): [
+                format_float(comparison.table[m][category][key]) + paper_mark(comparison, m, key) for m in models
+            ]
+            for key in shown
+        }
+        jobs.append(FigureJob("boxplots", {
+            "folder": folder / "boxplots", "stem": category, "category": category, "models": models,
+            "aupimos": [comparison.per_image[category][m] for m in models], "extra": extra,
+        }))  # fmt: skip
+        tests = comparison.tests[category]
+        if len(models) > 1:
+            confidence = np.array(
+                [[np.nan if a == b else 1.0 - tests.pvalues[a][b] for b in models] for a in models], dtype=np.float64
+            )
+            jobs.append(FigureJob("confidence_heatmap", {
+                "folder": folder / "confidence", "stem": category, "category": category, "models": models,
+                "confidence": confidence,
+            }))  # fmt: skip
+    if len(comparison.ranking) > 1:
+        jobs.append(FigureJob("cd_diagram", {
+            "folder": folder, "stem": "critical_difference", "average_ranks": dict(comparison.avg_rank),
+            "critical_difference": comparison.critical_difference,
+            "title": f"average rank of mean AUPIMO over {len(comparison.categories)} categories (1 is the best)",
+        }))  # fmt: skip
+    return jobs
 
 
 def write_comparison(comparison: Comparison, out: Path, *, overwrite: bool, inputs: Sequence[Path] = ()) -> Path:
-    """Write ``compare.json``, ``compare.csv``, ``compare.md``, ``boxplots/<category>.png`` and ``manifest.json``
-    as one atomic set.
+    """Write ``compare.json``, ``compare.csv``, ``compare.md``, ``wilcoxon.csv``, the figures (`figure_jobs`: PNG at
+    200 dpi and SVG, under ``figures/``) and ``manifest.json`` as one atomic set.
 
-    Without matplotlib the boxplots are skipped (the comparison's notes say so).
+    Without matplotlib the figures are skipped (the comparison's notes say so).
 
     Args:
         comparison: what to write.
@@ -400,11 +410,9 @@ def write_comparison(comparison: Comparison, out: Path, *, overwrite: bool, inpu
             (staging / "compare.md").write_text(comparison_markdown(comparison), encoding="utf-8")
             (staging / "wilcoxon.csv").write_text(wilcoxon_csv(comparison), encoding="utf-8")
             if have_matplotlib:
-                (staging / "boxplots").mkdir()
-                for category in comparison.categories:
-                    models = comparison.tests[category].order
-                    data = [comparison.per_image[category][model] for model in models]
-                    write_boxplot(staging / "boxplots" / f"{category}.png", category, data, models)
+                from .figures import draw_figures
+
+                draw_figures(figure_jobs(comparison, staging / FIGURES_FOLDER), workers=FIGURE_WORKERS)
             manifest = manifest_record("compare", [*list_files(staging), MANIFEST_FILE])
             (staging / MANIFEST_FILE).write_text(json_text(manifest), encoding="utf-8")
     except OSError as error:
