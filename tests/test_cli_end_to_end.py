@@ -181,7 +181,8 @@ def test_metrics_subset_writes_only_its_files(tmp_path):
                           "--metrics", "auroc")  # fmt: skip
     assert code == 0, stderr
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert names == ["auroc.json", "per_image.parquet", "provenance.json", "summary.csv", "summary.json", "summary.md"]
+    assert names == ["auroc.json", "curves.parquet", "per_image.parquet", "provenance.json", "summary.csv",
+                     "summary.json", "summary.md"]  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pixel_auroc"] is not None
     assert all(summary[k] is None for k in ("aupro_30", "aupro_05", "aupimo_mean", "image_auroc", "thresh_lower_bound"))

@@ -103,7 +103,8 @@ def test_a_metric_left_out_writes_no_file_and_null_keys(tmp_path, two_models):
     assert all(summary[key] is None for metric in REGISTRY if metric.name != "pixel_ap" for key in
                metric.keys(key_params()))  # fmt: skip
     assert sorted(p.name for p in partial.iterdir()) == [
-        "per_image.parquet", "pixel_ap.json", "provenance.json", "summary.csv", "summary.json", "summary.md",
+        "curves.parquet", "per_image.parquet", "pixel_ap.json", "provenance.json", "summary.csv", "summary.json",
+        "summary.md",
     ]  # fmt: skip
 
 

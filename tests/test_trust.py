@@ -117,7 +117,14 @@ def _as_version_0_1_0(out: Path) -> None:
     provenance = json.loads((out / "provenance.json").read_text())
     del provenance["manifest"]
     (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-    for name in ("pixel_ap.json", "pixel_f1max.json", "image_ap.json", "image_f1max.json", "score_stats.json"):
+    for name in (
+        "pixel_ap.json",
+        "pixel_f1max.json",
+        "image_ap.json",
+        "image_f1max.json",
+        "score_stats.json",
+        "curves.parquet",
+    ):
         (out / name).unlink()
 
 

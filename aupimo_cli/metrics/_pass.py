@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._memory import empty_array
 from ._inputs import MetricInputError, work_dtype
+
+if TYPE_CHECKING:
+    from .curves import PixelCurves
 
 
 def _bounding_box(mask: NDArray[np.bool_]) -> tuple[slice, slice]:
@@ -133,6 +136,8 @@ class PixelPass:
             it.
         normal_moments, anomalous_moments: the pixel scores' moments, split by the masks.
         curve_fpr, curve_pro: the full PRO curve when asked for, else empty.
+        curves: the ROC, precision-recall and PRO curves and the score histograms, when asked for
+            (``curves=True``), else None.
     """
 
     auroc: float
@@ -144,6 +149,7 @@ class PixelPass:
     anomalous_moments: Moments
     curve_fpr: NDArray[np.float64]
     curve_pro: NDArray[np.float64]
+    curves: PixelCurves | None = None
 
 
 def validate_limits(fpr_limits: Sequence[float]) -> NDArray[np.float64]:
@@ -269,14 +275,16 @@ def pixel_pass(
     *,
     record_curve: bool = False,
     walk: bool = True,
+    curves: bool = False,
 ) -> PixelPass:
     """Every pixel metric of validated maps and masks, which are never modified: `split_scores` on a copy, then
-    `split_pixel_pass`. `record_curve` also returns the full PRO curve (`pro_curve`)."""
+    `split_pixel_pass`. `record_curve` also returns the full PRO curve (`pro_curve`); `curves` the curves and
+    histograms of `split_pixel_pass`."""
     if record_curve:
         num_pos_per_image = [int(np.count_nonzero(mask)) for mask in mask_list]
         _check_classes(sum(num_pos_per_image), sum(m.size for m in map_list) - sum(num_pos_per_image))
         return _sorted_pass(map_list, mask_list, validate_limits(fpr_limits), num_pos_per_image)
-    return split_pixel_pass(split_scores(map_list, mask_list), fpr_limits, walk=walk)
+    return split_pixel_pass(split_scores(map_list, mask_list), fpr_limits, walk=walk, curves=curves)
 
 
 def _check_classes(total_pos: int, total_neg: int) -> None:
@@ -288,7 +296,9 @@ def _check_classes(total_pos: int, total_neg: int) -> None:
         raise MetricInputError(msg)
 
 
-def split_pixel_pass(split: SplitScores, fpr_limits: Sequence[float], *, walk: bool = True) -> PixelPass:
+def split_pixel_pass(
+    split: SplitScores, fpr_limits: Sequence[float], *, walk: bool = True, curves: bool = False
+) -> PixelPass:
     """Every pixel metric from the split scores: one merge per image and one walk.
 
     The anomalous pixels (a few percent) are sorted with their PRO weights and grouped by distinct score. Each
@@ -297,6 +307,10 @@ def split_pixel_pass(split: SplitScores, fpr_limits: Sequence[float], *, walk: b
     gives pixel AUROC, every AUPRO, AP and F1max (`_pixel_kernels.counts_walk`). Only those counts matter to
     these metrics: between two distinct anomalous scores the ROC and PRO curves are straight or flat, recall is
     constant, and F1 only falls. A pass over each sorted array gives the moments.
+
+    With `curves` (and `walk`), the result also holds the ROC, precision-recall and PRO curves from the same
+    counts, and the histograms of the normal and anomalous scores (`curves.PixelCurves`); the metrics are the
+    same bit for bit.
 
     Raises:
         MetricInputError: no anomalous or no normal pixel (when walking), or an FPR limit outside (0, 1].
@@ -338,7 +352,7 @@ def split_pixel_pass(split: SplitScores, fpr_limits: Sequence[float], *, walk: b
             pos_at += values.size
     order = np.argsort(pos_scores, kind="stable")
     distinct, num_positive, pro_weight = group_anomalous(pos_scores[order], pos_weights[order])
-    del order
+    del order, pos_scores, pos_weights
 
     def count(indices: list[int]) -> tuple[NDArray[np.int64], NDArray[np.int64], Moments]:
         between = np.zeros(distinct.size + 1, dtype=np.int64)
@@ -356,6 +370,28 @@ def split_pixel_pass(split: SplitScores, fpr_limits: Sequence[float], *, walk: b
         between, tied, num_positive, pro_weight, distinct, float(num_regions), limits
     )
     auroc = float(twice_auc) / (2.0 * float(total_pos) * float(total_neg))
+    pixel_curves = None
+    if curves:
+        from .curves import PixelCurves, pixel_histograms
+
+        edges, normal_counts, anomalous_counts = pixel_histograms(
+            split.normal,
+            distinct,
+            num_positive,
+            min(normal_moments.minimum, anomalous_moments.minimum),
+            max(normal_moments.maximum, anomalous_moments.maximum),
+        )
+        pixel_curves = PixelCurves(
+            distinct,
+            between,
+            tied,
+            num_positive,
+            pro_weight,
+            float(num_regions),
+            edges,
+            normal_counts,
+            anomalous_counts,
+        )
     return PixelPass(
         auroc,
         areas / limits,
@@ -366,6 +402,7 @@ def split_pixel_pass(split: SplitScores, fpr_limits: Sequence[float], *, walk: b
         anomalous_moments,
         empty,
         empty,
+        pixel_curves,
     )
 
 

@@ -27,6 +27,7 @@ def warm_kernels(dtype: Any = np.float32, *, bootstrap: bool = True) -> None:
         split_and_sort,
     )
     from ._select_kernels import kth_smallest_key
+    from .curves import PixelCurves, decimate
 
     values = np.linspace(0, 1, 8, dtype=dtype)
     mask = np.zeros(8, dtype=np.bool_)
@@ -45,6 +46,10 @@ def warm_kernels(dtype: Any = np.float32, *, bootstrap: bool = True) -> None:
     add_fpr_from_histograms(hist, hist, 8, np.zeros(4))
     masked_counts_at_or_above(values, mask, thresholds, 0, 3)
     kth_smallest_key(np.linspace(0, 1, 8, dtype=np.float32).view(np.uint32), 3)
+    decimate(np.linspace(0, 1, 8), np.linspace(0, 1, 8), (0.0, 1.0), (0.0, 1.0))
+    no_histogram = np.zeros(1, dtype=np.int64)
+    curves = PixelCurves(distinct, between, tied, counts, weights, 1.0, np.zeros(2), no_histogram, no_histogram)
+    curves.roc(), curves.pr(), curves.pro(0.3)
     if bootstrap:
         _warm_bootstrap(sweep_columns, pro_at_steps, counts_at_or_above, precision_steps)
 

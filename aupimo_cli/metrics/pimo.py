@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._inputs import MetricInputError, image_classes_of, validate_pair, work_dtype
+from .curves import PIMOCurves
 
 SHARED_FPR_METRIC = "mean-per-image-fpr"
 DEFAULT_FPR_BOUNDS: tuple[float, float] = (1e-5, 1e-4)
@@ -93,6 +94,7 @@ class AUPIMOResult:
         image_classes: (N,) int32, 0 = normal, 1 = anomalous.
         paths: optional (N,) image paths, in the same order as `aupimos`.
         shared_fpr_metric: how the shared FPR is built (only ``"mean-per-image-fpr"``).
+        curves: the PIMO curves that were integrated, when asked for (``keep_curves``); never saved or loaded.
     """
 
     aupimos: NDArray[np.float64]
@@ -102,6 +104,7 @@ class AUPIMOResult:
     image_classes: NDArray[np.int32]
     paths: tuple[str, ...] | None = None
     shared_fpr_metric: str = field(default=SHARED_FPR_METRIC)
+    curves: PIMOCurves | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "aupimos", _readonly(np.asarray(self.aupimos, dtype=np.float64)))
@@ -411,6 +414,7 @@ def aupimo(
     num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
     force: bool = False,
     paths: Sequence[str] | None = None,
+    keep_curves: bool = False,
 ) -> AUPIMOResult:
     """Per-image AUPIMO: area under each anomalous image's PIMO curve between two shared-FPR bounds.
 
@@ -421,6 +425,8 @@ def aupimo(
         num_thresholds: K, the number of linearly spaced thresholds over the normal images' score range.
         force: compute even when the integral has <= 30 points (otherwise an error).
         paths: optional image paths stored in the result, in the order of `maps`.
+        keep_curves: also return the curves that were integrated (`AUPIMOResult.curves`, a `PIMOCurves`): the
+            shared FPR and each anomalous image's TPR at the thresholds of the integral, in ascending FPR.
 
     Returns:
         An `AUPIMOResult`; ``aupimos`` is NaN for normal images.
@@ -443,6 +449,7 @@ def aupimo(
         num_thresholds=num_thresholds,
         force=force,
         paths=paths,
+        keep_curves=keep_curves,
     )
 
 
@@ -455,6 +462,7 @@ def aupimo_of_values(
     num_thresholds: int = DEFAULT_NUM_THRESHOLDS,
     force: bool = False,
     paths: Sequence[str] | None = None,
+    keep_curves: bool = False,
 ) -> AUPIMOResult:
     """`aupimo` from the scores alone, in any order: what it needs of the maps and masks.
 
@@ -463,7 +471,9 @@ def aupimo_of_values(
         anomalous_values: per image (normal ones included, in order), its anomalous pixels' scores, or None
             for a normal image.
         dtype: the float dtype of the thresholds (the maps' work dtype).
-        fpr_bounds, num_thresholds, force, paths: as in `aupimo`.
+        fpr_bounds, num_thresholds, force, paths, keep_curves: as in `aupimo`. The curves take
+            (anomalous images) x (points of the integral) float64: on an MVTec AD screw-sized set, 119 x 17,487
+            points, 17 MB.
 
     Raises:
         FPRBoundUnreachableError, MetricInputError: as `aupimo`.
@@ -535,6 +545,17 @@ def aupimo_of_values(
         tpr_ascending_fpr = tprs[i, ::-1][finite]
         aupimos[i] = np.trapezoid(tpr_ascending_fpr, x=log_fpr) / normalization
     aupimos = np.clip(aupimos, 0.0, 1.0)
+    curves = None
+    if keep_curves:
+        # The rows and columns integrated above: anomalous images, ascending FPR, finite ln(FPR).
+        anomalous = np.flatnonzero(image_classes == 1)
+        columns = np.arange(tprs.shape[1])[::-1][finite]
+        curves = PIMOCurves(
+            shared_fpr=shared_fpr[first : last + 1][::-1][finite],
+            tprs=tprs[np.ix_(anomalous, columns)],
+            image_indices=anomalous,
+            fpr_bounds=(lower_bound, upper_bound),
+        )
     return AUPIMOResult(
         aupimos=aupimos,
         fpr_bounds=(lower_bound, upper_bound),
@@ -542,6 +563,7 @@ def aupimo_of_values(
         num_points=num_points,
         image_classes=image_classes,
         paths=None if paths is None else tuple(paths),
+        curves=curves,
     )
 
 

@@ -6,6 +6,7 @@ output as plain data; `write_evaluation` writes that data as one atomic set of f
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,9 +49,19 @@ from ..metrics.registry import (
 )
 from ..report.atomic import staged_folder
 from ..report.manifest import PROVENANCE_FILE, list_files, manifest_record
-from ..report.writers import write_json, write_metric_files, write_per_image, write_replicates, write_summary
+from ..report.writers import (
+    write_curves,
+    write_json,
+    write_metric_files,
+    write_per_image,
+    write_replicates,
+    write_summary,
+)
 from .calibrate import Thresholds
 from .operating import OperatingPoints, measure_operating_points, per_defect_markdown
+
+if TYPE_CHECKING:
+    from ..metrics.curves import CurveRows
 
 
 class Progress(Protocol):
@@ -170,6 +181,8 @@ class Evaluation:
         notes: what the user should know about the inputs and the numbers.
         operating_rows: the per-defect operating points (``per_defect.csv``), when thresholds were measured.
         replicates: each bootstrapped key's (B,) replicate values (``bootstrap.parquet``), with ``--bootstrap``.
+        curves: the rows of ``curves.parquet``, curve by curve (`metrics.curves.curve_rows`): the curves of the
+            metrics computed, decimated for drawing.
     """
 
     summary: dict[str, Any]
@@ -180,6 +193,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
     operating_rows: list[dict[str, Any]] = field(default_factory=list)
     replicates: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    curves: list[CurveRows] = field(default_factory=list)
 
 
 # Memory model of `evaluate_category` at its peak (bytes), checked against --max-memory before loading:
@@ -331,7 +345,9 @@ def split_while_loading() -> Callable[[int, np.ndarray, np.ndarray], tuple[int, 
 
 def _compute_metrics(
     loaded: LoadedCategory, labels: np.ndarray, options: EvaluateOptions, progress: Progress, notes: list[str]
-) -> tuple[PassResults, dict[str, float | None], OperatingPoints | None, dict[str, NDArray[np.float64]]]:
+) -> tuple[
+    PassResults, dict[str, float | None], OperatingPoints | None, dict[str, NDArray[np.float64]], list[CurveRows]
+]:
     """Run the shared passes that the requested metrics need (`registry.needed_passes`), once each, then the
     bootstrap when asked for.
 
@@ -339,9 +355,11 @@ def _compute_metrics(
 
     Returns:
         (what the passes computed, every requested metric's value by summary key (with the intervals), the
-        operating points at the options' thresholds or None, each bootstrapped key's replicate values).
+        operating points at the options' thresholds or None, each bootstrapped key's replicate values, the
+        decimated curves of the passes that ran (`metrics.curves.curve_rows`)).
     """
     from ..metrics._pass import split_from_flats, split_pixel_pass
+    from ..metrics.curves import curve_rows
     from ..metrics.pimo import aupimo_of_values
 
     num_anomalous = int(labels.sum())
@@ -387,11 +405,23 @@ def _compute_metrics(
                     num_thresholds=options.num_thresholds,
                     force=options.force,
                     paths=[pair.relpath for pair in loaded.pairs],
+                    keep_curves=True,
                 )
             notes.extend(f"AUPIMO: {warning.message}" for warning in caught)
         if passes & {PIXEL_PASS, MOMENTS}:
             progress.stage("pixel metrics")
-            pixel = split_pixel_pass(split, limits, walk=PIXEL_PASS in passes)
+            pixel = split_pixel_pass(split, limits, walk=PIXEL_PASS in passes, curves=PIXEL_PASS in passes)
+        # The curves' full points and counts are dropped once decimated: only the rows are kept.
+        curves = curve_rows(
+            None if pixel is None else pixel.curves,
+            max(limits) if limits else None,
+            None if aupimo_result is None else aupimo_result.curves,
+            [pair.relpath for pair in loaded.pairs],
+        )
+        if pixel is not None:
+            pixel = dataclasses.replace(pixel, curves=None)
+        if aupimo_result is not None:
+            aupimo_result = dataclasses.replace(aupimo_result, curves=None)
         operating = None
         if options.thresholds is not None:
             progress.stage("operating points")
@@ -429,7 +459,7 @@ def _compute_metrics(
                 values[f"{key}_ci_low"], values[f"{key}_ci_high"] = percentile_interval(samples, resampling.level)
     except MetricInputError as error:  # any other exception from the core is a bug, reported as one
         raise InputError(str(error)) from error
-    return results, values, operating, replicates
+    return results, values, operating, replicates, curves
 
 
 def evaluate_category(
@@ -492,7 +522,9 @@ def evaluate_category(
 
     warmup.join()
     labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
-    results, metric_values_by_key, operating, replicates = _compute_metrics(loaded, labels, options, progress, notes)
+    results, metric_values_by_key, operating, replicates, curves = _compute_metrics(
+        loaded, labels, options, progress, notes
+    )
     aupimo_result = results.aupimo
 
     progress.stage("fingerprinting inputs")
@@ -554,7 +586,7 @@ def evaluate_category(
     resampling = options.resampling()
     if resampling is not None:
         provenance["resampling"] = resampling.to_json()
-    return Evaluation(summary, per_image, options, own_files, provenance, notes, rows, replicates)
+    return Evaluation(summary, per_image, options, own_files, provenance, notes, rows, replicates, curves)
 
 
 def input_paths(provenance: dict[str, Any]) -> list[Path]:
@@ -583,6 +615,7 @@ def write_evaluation(evaluation: Evaluation, out: Path, *, overwrite: bool) -> P
                 evaluation.own_files,
             )
             write_per_image(staging, evaluation.per_image)
+            write_curves(staging, evaluation.curves)
             write_summary(staging, evaluation.summary)
             if evaluation.replicates:
                 write_replicates(staging, evaluation.replicates)

@@ -13,12 +13,16 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..metrics.registry import METRICS, PER_IMAGE_AUPIMO
+
+if TYPE_CHECKING:
+    from ..metrics.curves import CurveRows
 
 PER_IMAGE_SCHEMA = pa.schema(
     [
@@ -39,6 +43,14 @@ PER_IMAGE_SCHEMA = pa.schema(
     ]
 )
 OPERATING_COLUMNS = tuple(METRICS["operating_points"].per_image_columns)
+CURVES_SCHEMA = pa.schema(
+    [
+        ("curve", pa.string()),
+        ("image", pa.string()),
+        ("x", pa.float64()),
+        ("y", pa.float64()),
+    ]
+)
 
 
 def strict(value: Any) -> Any:
@@ -99,6 +111,25 @@ def write_per_image(folder: Path, columns: Mapping[str, Sequence[Any]]) -> None:
         schema=PER_IMAGE_SCHEMA,
     )
     pq.write_table(table, folder / "per_image.parquet", compression="zstd")
+
+
+def write_curves(folder: Path, curves: Sequence[CurveRows]) -> None:
+    """``curves.parquet``: the curves to draw, in long format (`CURVES_SCHEMA`): one row per point, ``curve``
+    naming the curve, ``image`` the image of a ``pimo`` curve (null for the others), ``x`` and ``y``; the curves
+    one after the other, in the order given (`metrics.curves.curve_rows`). With no curve, the columns and no row."""
+    lengths = [block.x.size for block in curves]
+    names = np.repeat(np.array([block.curve for block in curves], dtype=object), lengths)
+    images = np.repeat(np.array([block.image for block in curves], dtype=object), lengths)
+    table = pa.table(
+        {
+            "curve": pa.array(names, type=pa.string()),
+            "image": pa.array(images, type=pa.string()),
+            "x": pa.array(np.concatenate([block.x for block in curves] or [np.empty(0)]), type=pa.float64()),
+            "y": pa.array(np.concatenate([block.y for block in curves] or [np.empty(0)]), type=pa.float64()),
+        },
+        schema=CURVES_SCHEMA,
+    )
+    pq.write_table(table, folder / "curves.parquet", compression="zstd")
 
 
 def write_replicates(folder: Path, replicates: Mapping[str, Any]) -> None:
