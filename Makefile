@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m aupimo_cli.metrics._warmup
 	touch $(STAMP)
 
-## demo: evaluate a shipped sample category at thresholds chosen on its validation maps, show the tables
+## demo: evaluate a shipped sample category at thresholds chosen on its validation maps, show the tables, and write its HTML report
 demo: $(STAMP)
 	$(BIN)/aupimo evaluate sample_data/model_b/widget/test sample_data/mvtec/widget/ground_truth \
 		--val-maps sample_data/model_b/widget/validation --frr 0.05 --soft-frr 0.2 \
 		--out results/sample --overwrite
+	$(BIN)/aupimo report results/sample
 
 ## test: run the whole test suite (ruff and mypy first, then pytest)
 test: $(STAMP)
@@ -41,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_evaluate.py
 	$(BIN)/python benchmarks/bench_benchmark.py
+	$(BIN)/python benchmarks/bench_report.py
 
 # The peers (anomalib, torch, scikit-learn, ADEval) live in their own venv, never in the project's.
 PEERS_VENV := .venv-peers

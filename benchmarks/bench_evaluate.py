@@ -31,8 +31,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from _common import run_child
 
 import aupimo_cli
 from aupimo_cli.synthetic import write_category
@@ -49,17 +50,6 @@ CASES = {
     "visa": {"defects": {"bad": 100}, "num_normal": 100, "mask_shape": (1000, 1500)},
 }
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run_child(command: list[str]) -> tuple[float, float]:
-    """Run `command`; returns (wall seconds, peak RSS of that child alone in GiB)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), command)
-    return seconds, usage.ru_maxrss / 2**20
 
 
 def clear_numba_cache() -> int:

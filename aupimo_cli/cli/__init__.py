@@ -18,6 +18,7 @@ from .check import CHECK_EXAMPLES, check
 from .compare import COMPARE_EXAMPLES, compare
 from .evaluate import EVALUATE_EXAMPLES, evaluate
 from .metrics import metrics_command
+from .report import REPORT_EXAMPLES, report
 
 app = typer.Typer(
     name="aupimo",
@@ -52,6 +53,7 @@ app.command(cls=AupimoCommand, epilog=BENCHMARK_EXAMPLES)(benchmark)
 app.command(cls=AupimoCommand, epilog=CALIBRATE_EXAMPLES)(calibrate)
 app.command(cls=AupimoCommand, epilog=COMPARE_EXAMPLES)(compare)
 app.command(cls=AupimoCommand, epilog=CHECK_EXAMPLES)(check)
+app.command(cls=AupimoCommand, epilog=REPORT_EXAMPLES)(report)
 app.command(cls=AupimoCommand, name="metrics")(metrics_command)
 
 
