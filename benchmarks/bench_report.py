@@ -1,7 +1,7 @@
 """``aupimo report`` of a screw-sized category, and what the curves it draws cost ``evaluate``, in one run.
 
 Case (written to disk once, shared with bench_evaluate.py): MVTec AD screw-sized, 41 good + 119 defective, maps
-256x256 float32 TIFF, masks 1024x1024, test images 1024x1024 PNG for the overlays.
+256x256 float32 TIFF, masks 1024x1024, test images 1024x1024 PNG (grey texture) for the overlays.
 
 1. ``aupimo evaluate --thresholds`` once (untimed here; bench_evaluate.py times it), then ``aupimo report`` of
    that folder, each run a fresh process: the median wall time and peak RSS of --repeat runs with the default (the
@@ -35,13 +35,12 @@ NUM_NORMAL = 41
 MASK_SHAPE = (1024, 1024)
 
 
-def write_images(masks: Path, images: Path) -> None:
-    """A grey test image per mask (same relative path, .png), with a texture, so that overlays have something
+def write_images(maps: Path, images: Path) -> None:
+    """A grey test image per map (same relative path, .png), with a texture, so that overlays have something
     to show and PNG encoding costs what it would on real photographs."""
     rng = np.random.default_rng(0)
-    for mask_path in sorted(masks.rglob("*_mask.png")):
-        relative = mask_path.relative_to(masks)
-        target = images / relative.parent / relative.name.replace("_mask.png", ".png")
+    for map_path in sorted(maps.rglob("*.tiff")):
+        target = (images / map_path.relative_to(maps)).with_suffix(".png")
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +113,7 @@ def main() -> None:
         write_category(args.dir / "screw_validation", {}, num_normal=40, mask_shape=MASK_SHAPE, map_shape=(256, 256),
                        seed=1)  # fmt: skip
     images = args.dir / "screw_images"
-    write_images(folder / "masks", images)
+    write_images(folder / "maps", images)
     out = args.dir / "results_report"
     evaluate = [aupimo, "evaluate", str(folder / "maps"), str(folder / "masks"), "--val-maps",
                 str(args.dir / "screw_validation" / "maps"), "--soft-frr", "0.05", "--out", str(out), "--overwrite",

@@ -27,6 +27,7 @@ from ..errors import InputError
 
 REPORT_FILE = "report.html"
 DEFAULT_WORST = 6
+JPEG_QUALITY = 90
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 MISSING_EXTRA = "the report needs jinja2 and matplotlib: pip install 'aupimo-cli[report]'"
 
@@ -238,7 +239,7 @@ def _cards(
     from ..io.discovery import find_pairs, image_key
     from ..io.loader import _find_image
     from ..io.readers import read_map, read_mask
-    from ..report.report_figures import data_uri, thumbnail_png
+    from ..report.report_figures import data_uri, thumbnails
 
     if roots.maps is None or roots.masks is None:
         return [ImageCard(columns["path"][i], columns["defect"][i], value_text(i), []) for i in indices]
@@ -261,7 +262,8 @@ def _cards(
 
                 image = cv2.imread(str(found), cv2.IMREAD_COLOR)
                 image = None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        pngs = thumbnail_png(image, amap, mask, value_range)
+        # A photograph's thumbnails as JPEG (quality 90): 160 of them stay well under the 5 MB a page may weigh.
+        pngs = thumbnails(image, amap, mask, value_range, jpeg_quality=None if image is None else JPEG_QUALITY)
         captions = (["image"] if image is not None else []) + ["map", "mask"]
         return ImageCard(path, columns["defect"][index], value_text(index),
                          [(data_uri(png), caption) for png, caption in zip(pngs, captions, strict=True)])  # fmt: skip
