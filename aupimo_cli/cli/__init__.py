@@ -19,6 +19,7 @@ from .compare import COMPARE_EXAMPLES, compare
 from .evaluate import EVALUATE_EXAMPLES, evaluate
 from .metrics import metrics_command
 from .report import REPORT_EXAMPLES, report
+from .sweep import SWEEP_EXAMPLES, sweep
 
 app = typer.Typer(
     name="aupimo",
@@ -54,6 +55,7 @@ app.command(cls=AupimoCommand, epilog=CALIBRATE_EXAMPLES)(calibrate)
 app.command(cls=AupimoCommand, epilog=COMPARE_EXAMPLES)(compare)
 app.command(cls=AupimoCommand, epilog=CHECK_EXAMPLES)(check)
 app.command(cls=AupimoCommand, epilog=REPORT_EXAMPLES)(report)
+app.command(cls=AupimoCommand, epilog=SWEEP_EXAMPLES)(sweep)
 app.command(cls=AupimoCommand, name="metrics")(metrics_command)
 
 

@@ -65,6 +65,11 @@ class RichProgress:
         if self._task is not None:
             self._progress.advance(self._task, steps)
 
+    def describe(self, description: str) -> None:
+        """Replace the current stage's description (a sweep's running and failed tasks)."""
+        if self._task is not None:
+            self._progress.update(self._task, description=description)
+
 
 class AupimoCommand(TyperCommand):
     """A command whose usage line names its arguments plainly (``MAPS MASKS``), as the help below them does."""
@@ -195,13 +200,35 @@ def evaluate_options(
     file read (None without one)."""
     from ..pipeline.config import read_config, resolve_options
 
+    flags = evaluate_flags(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, oracle_rates,
+                           statistics)  # fmt: skip
+    config_file = read_config(config)
+    return resolve_options(flags, config_file), config_file
+
+
+def evaluate_flags(
+    metrics: str | None,
+    aupro_limits: str | None,
+    fpr_bounds: str | None,
+    num_thresholds: int | None,
+    normal_dirs: str | None,
+    force: bool | None,
+    oracle_rates: str | None = None,
+    statistics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The evaluation flags parsed, by `EvaluateOptions` field (None: not given, so that a config file or the
+    registry's default applies).
+
+    Raises:
+        InputError: a flag's value does not parse, naming the flag.
+    """
     bounds: tuple[float, float] | None = None
     if fpr_bounds is not None:
         parsed = floats(fpr_bounds, "--fpr-bounds")
         if len(parsed) != 2:
             raise InputError(f"--fpr-bounds: expected two numbers 'lower,upper', got {fpr_bounds!r}.")
         bounds = (parsed[0], parsed[1])
-    flags = {
+    flags: dict[str, Any] = {
         "metrics": None if metrics is None else names(metrics),
         "aupro_limits": None if aupro_limits is None else floats(aupro_limits, "--aupro-limits"),
         "fpr_bounds": bounds,
@@ -211,8 +238,7 @@ def evaluate_options(
         "oracle_rates": None if oracle_rates is None else floats(oracle_rates, "--oracle-rates"),
         **(statistics or {}),
     }
-    config_file = read_config(config)
-    return resolve_options(flags, config_file), config_file
+    return flags
 
 
 # Confidence intervals (DESIGN section 7).

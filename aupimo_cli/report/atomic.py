@@ -137,3 +137,14 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it and one rename: a kill leaves the old file or
+    the new one, never a part."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -4,7 +4,9 @@ Every output folder names the tool, the kind of folder and every file the comman
 
 - an ``evaluate`` folder in the ``"manifest"`` entry of its ``provenance.json``;
 - a ``benchmark`` top level and a ``compare`` folder in ``manifest.json``. A benchmark manifest also lists
-  its category folders, each an ``evaluate`` folder with a manifest of its own.
+  its category folders, each an ``evaluate`` folder with a manifest of its own;
+- a ``sweep`` top level in ``manifest.json``, listing its models and datasets: ``<model>/<dataset>/`` are
+  benchmark folders and ``compare/<name>/`` compare folders, each with a manifest of its own.
 
 Files that later commands add to a results folder (``aupimo report``) go into the manifest's ``"added"``
 list, so that `check` can tell them from the command's own files. Folders written by version 0.1.0 have no
@@ -30,7 +32,7 @@ from ..errors import InputError, listing
 TOOL_NAME = "aupimo-cli"
 MANIFEST_FILE = "manifest.json"
 PROVENANCE_FILE = "provenance.json"
-KINDS = ("evaluate", "benchmark", "compare")
+KINDS = ("evaluate", "benchmark", "compare", "sweep")
 
 # The files version 0.1.0 wrote, per kind of folder (no manifest then).
 _LEGACY_EVALUATE = re.compile(
@@ -150,6 +152,24 @@ def _benchmark_foreign(
     return sorted(foreign)
 
 
+def _sweep_foreign(folder: Path, files: Sequence[str], top_level: set[str], manifest: dict[str, Any]) -> list[str]:
+    """What is not ours in a sweep folder: top-level files not in `top_level`; below, whatever is not in a
+    ``<model>/<dataset>`` benchmark folder or a ``compare/<name>`` compare folder, or that folder's manifest
+    does not claim."""
+    models = {str(name) for name in manifest.get("models") or []}
+    datasets = {str(name) for name in manifest.get("datasets") or []}
+    foreign = [name for name in files if "/" not in name.rstrip("/") and name not in top_level]
+    for head, inner in sorted(_category_folders(folder, files).items()):
+        kind = "compare" if head == "compare" else "benchmark" if head in models else None
+        for sub_name, sub_files in sorted(_category_folders(folder / head, inner).items()):
+            sub = ownership(folder / head / sub_name)
+            expected = kind is not None and (kind == "compare" or sub_name in datasets) and sub.kind == kind
+            claimed = set(sub_files) - set(sub.foreign) if expected else set()
+            foreign += [f"{head}/{sub_name}/{name}" for name in sub_files if name not in claimed]
+        foreign += [f"{head}/{name}" for name in inner if "/" not in name.rstrip("/")]
+    return sorted(foreign)
+
+
 def ownership(folder: Path) -> Ownership:
     """Compare what `folder` holds with its manifest (or with what version 0.1.0 wrote).
 
@@ -165,6 +185,8 @@ def ownership(folder: Path) -> Ownership:
         if kind == "benchmark":
             categories = {str(name) for name in manifest.get("categories") or []}
             foreign = _benchmark_foreign(folder, files, listed, categories)
+        elif kind == "sweep":
+            foreign = _sweep_foreign(folder, files, listed, manifest)
         else:
             foreign = sorted(name for name in files if name not in listed)
         return Ownership(kind, foreign, False, manifest)
