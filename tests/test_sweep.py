@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -196,4 +197,21 @@ def test_dask_cluster_without_the_memory_resource_is_refused(roots, tmp_path):
     with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
         code, _, stderr = sweep(roots, tmp_path / "o", "--executor", "dask", "--scheduler", cluster.scheduler_address)
     assert code == 2 and "--resources MEMORY=" in stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_dask_cluster_whose_workers_hold_too_little_memory_is_refused(roots, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None,
+                                  resources={"MEMORY": 1000}) as cluster:  # fmt: skip
+        code, _, stderr = sweep(roots, tmp_path / "o", "--executor", "dask", "--scheduler", cluster.scheduler_address)
+    assert code == 2 and "declares that much MEMORY" in stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_without_dask_the_message_names_the_extra(roots, tmp_path, monkeypatch):
+    """distributed made unimportable (a None entry in sys.modules makes `import` raise ImportError)."""
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    code, _, stderr = sweep(roots, tmp_path / "o", "--executor", "dask")
+    assert code == 2 and "pip install 'aupimo-cli[dask]'" in stderr
     assert not (tmp_path / "o").exists()

@@ -50,7 +50,7 @@ def sweep(
     sources: Annotated[
         list[Path],
         typer.Argument(
-            metavar="SWEEP_TOML | MODELS_ROOT DATASET_ROOT...",
+            metavar="SWEEP_TOML | MODELS_ROOT DATASET_ROOT",
             help="A sweep.toml ([datasets.<name>] root and layout, [models.<name>] maps, [options]), or MODELS_ROOT "
             "(one subfolder per model, holding <dataset>/<category>/test/..., or <category>/test/... with one "
             "dataset) and the dataset roots (each named by its folder name).",
@@ -146,7 +146,8 @@ def sweep(
             # Connect (and check the cluster's resources) before anything is written.
             client = None
             if executor == "dask":
-                client = stack.enter_context(sweeping.dask_client(scheduler, allowed, memory // allowed))
+                largest = max((task.memory_bytes for task in tasks), default=0)
+                client = stack.enter_context(sweeping.dask_client(scheduler, allowed, memory // allowed, largest))
             sweeping.write_sweep_manifest(plan, out)
             with RichProgress(stderr, enabled=not quiet and stderr.is_terminal) as progress:
                 progress.stage(f"{len(tasks)} tasks", total=len(tasks))
@@ -211,7 +212,7 @@ def _mean_table(
     """Mean AUPIMO of each model (rows) on each dataset (columns), from each benchmark's mean row."""
     from ..compare.read import is_mean_row
 
-    table = Table(title=f"sweep  →  {escape(str(out))}: mean AUPIMO", title_justify="left")
+    table = Table(title=f"sweep  →  {escape(str(out))}\nmean AUPIMO per dataset", title_justify="left")
     table.add_column("model")
     for dataset in datasets:
         table.add_column(escape(dataset), justify="right")

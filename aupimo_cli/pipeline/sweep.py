@@ -359,8 +359,10 @@ class LocalExecutor:
                     submit(task)
                 while pending and not lost:
                     finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    # The pool marks a task running when it queues it for a worker, one ahead: at most `workers`
+                    # of them, the first marked, are on a worker.
                     for future, task in pending.items():
-                        if future.running() and task.key not in status.running:
+                        if len(status.running) < self.workers and future.running() and task.key not in status.running:
                             status.running[task.key] = time.monotonic()
                     for future in finished:
                         task = pending.pop(future)
@@ -394,12 +396,13 @@ class LocalExecutor:
 
 
 @contextmanager
-def dask_client(scheduler: str | None, workers: int, memory_per_worker: int) -> Iterator[Any]:
+def dask_client(scheduler: str | None, workers: int, memory_per_worker: int, largest_task: int = 0) -> Iterator[Any]:
     """A ``dask.distributed`` client: of the cluster at `scheduler`, or of a ``LocalCluster`` of `workers`
     single-threaded worker processes, each declaring `memory_per_worker` bytes of the resource ``MEMORY``.
 
     Raises:
-        InputError: dask is not installed, or no worker of the cluster declares the resource ``MEMORY``.
+        InputError: dask is not installed, or no worker of the cluster declares the resource ``MEMORY``, or none
+            declares at least `largest_task` bytes of it (the tasks would wait forever).
     """
     try:
         from distributed import Client, LocalCluster
@@ -425,6 +428,13 @@ def dask_client(scheduler: str | None, workers: int, memory_per_worker: int) -> 
                 f"no worker of the Dask cluster at {scheduler} declares the resource MEMORY, so no task could ever "
                 "start: start the workers with --resources MEMORY=<bytes>, e.g. dask worker "
                 f"{scheduler} --nthreads 1 --resources MEMORY=16e9"
+            )
+        most = max(float(worker["resources"]["MEMORY"]) for worker in declared)
+        if most < largest_task:
+            raise InputError(
+                f"the largest category needs about {largest_task / 2**30:.1f} GiB, and no worker of the Dask cluster "
+                f"declares that much MEMORY (the most is {most / 2**30:.1f} GiB), so its task could never start: "
+                "start workers with a larger --resources MEMORY=<bytes>"
             )
         yield client
     finally:
