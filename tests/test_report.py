@@ -156,7 +156,7 @@ def test_benchmark_and_compare_reports(compared):
 
 def test_not_a_results_folder(tmp_path):
     code, _, stderr = run("report", tmp_path)
-    assert code == 2 and "not an aupimo evaluate, benchmark or compare folder" in stderr
+    assert code == 2 and "not an aupimo evaluate, benchmark, compare or drift folder" in stderr
 
 
 def visit(browser: Any, html: Path, screenshot: Path) -> tuple[list[str], list[tuple[float, float]]]:

@@ -16,6 +16,7 @@ from .benchmark import BENCHMARK_EXAMPLES, benchmark
 from .calibrate import CALIBRATE_EXAMPLES, calibrate
 from .check import CHECK_EXAMPLES, check
 from .compare import COMPARE_EXAMPLES, compare
+from .drift import DRIFT_EXAMPLES, drift
 from .evaluate import EVALUATE_EXAMPLES, evaluate
 from .metrics import metrics_command
 from .report import REPORT_EXAMPLES, report
@@ -56,6 +57,7 @@ app.command(cls=AupimoCommand, epilog=COMPARE_EXAMPLES)(compare)
 app.command(cls=AupimoCommand, epilog=CHECK_EXAMPLES)(check)
 app.command(cls=AupimoCommand, epilog=REPORT_EXAMPLES)(report)
 app.command(cls=AupimoCommand, epilog=SWEEP_EXAMPLES)(sweep)
+app.command(cls=AupimoCommand, epilog=DRIFT_EXAMPLES)(drift)
 app.command(cls=AupimoCommand, name="metrics")(metrics_command)
 
 

@@ -115,7 +115,7 @@ def _read_json(path: Path) -> Any:
 
 
 def results_kind(folder: Path) -> str:
-    """``evaluate``, ``benchmark`` or ``compare``, from the folder's manifest.
+    """``evaluate``, ``benchmark``, ``compare`` or ``drift``, from the folder's manifest.
 
     Raises:
         InputError: the folder is not an aupimo results folder of this version.
@@ -124,10 +124,10 @@ def results_kind(folder: Path) -> str:
 
     manifest = read_manifest(folder)
     kind = None if manifest is None else manifest.get("kind")
-    if kind not in ("evaluate", "benchmark", "compare"):
+    if kind not in ("evaluate", "benchmark", "compare", "drift"):
         raise InputError(
-            f"{folder} is not an aupimo evaluate, benchmark or compare folder of this version (no manifest); pass "
-            "the --out folder of one of those commands"
+            f"{folder} is not an aupimo evaluate, benchmark, compare or drift folder of this version (no manifest); "
+            "pass the --out folder of one of those commands"
         )
     return str(kind)
 
@@ -480,7 +480,46 @@ def build_page(
         overview = benchmark_overview(rows)
         return Page("benchmark", f"{folder.name}: aupimo benchmark", f"{len(built)} categories", overview=overview,
                     categories=[section for section, _, _ in built])  # fmt: skip
+    if kind == "drift":
+        return drift_page(folder)
     return compare_page(folder)
+
+
+def drift_page(folder: Path) -> Page:
+    """A drift folder's page: the periods (flagged cells marked ⚠), the baseline band and the figure."""
+    from ..metrics.drift import SERIES, SERIES_TITLES
+
+    record = _read_json(folder / "drift.json")
+    rows = []
+    for period in record["periods"]:
+        cells = [period["role"], str(period["num_parts"])]
+        for series in SERIES:
+            text = _format(period.get(series))
+            cells.append(f"{text} ⚠" if series in period["flagged"] else text)
+        rows.append(Row(str(period["period"]), cells, strong=bool(period["flagged"])))
+    sigma = record["rule"]["sigma"]
+    tables = [
+        Table(["period", "role", "parts", *(SERIES_TITLES[series] for series in SERIES)], rows,
+              caption=f"each period; ⚠: more than {sigma:g} baseline standard deviations from the baseline mean"),
+        Table(["series", "baseline mean", "baseline std", "band"],
+              [Row(SERIES_TITLES[series], [_format(band["mean"]), _format(band["std"]),
+                                           "" if band["mean"] is None else
+                                           f"[{_format(band['mean'] - sigma * band['std'])}, "
+                                           f"{_format(band['mean'] + sigma * band['std'])}]"])
+               for series, band in record["baseline"].items()], caption="the baseline"),
+    ]  # fmt: skip
+    figures = []
+    if (folder / "drift.svg").is_file():
+        figures.append(
+            (
+                "drift",
+                "data:image/svg+xml;base64," + base64.b64encode((folder / "drift.svg").read_bytes()).decode("ascii"),
+            )
+        )
+    flagged = [period["period"] for period in record["periods"] if period["flagged"]]
+    text = f"flagged periods: {', '.join(flagged)}" if flagged else "no run period is flagged"
+    return Page("drift", f"{folder.name}: aupimo drift", f"{len(record['periods'])} periods", overview_text=text,
+                compare_tables=tables, compare_figures=figures, notes=list(record.get("notes") or []))  # fmt: skip
 
 
 def _rebased(recorded: Any, recorded_root: Any, new_root: Path | None) -> Path | None:

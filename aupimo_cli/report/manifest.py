@@ -32,7 +32,7 @@ from ..errors import InputError, listing
 TOOL_NAME = "aupimo-cli"
 MANIFEST_FILE = "manifest.json"
 PROVENANCE_FILE = "provenance.json"
-KINDS = ("evaluate", "benchmark", "compare", "sweep")
+KINDS = ("evaluate", "benchmark", "compare", "sweep", "drift")
 
 # The files version 0.1.0 wrote, per kind of folder (no manifest then).
 _LEGACY_EVALUATE = re.compile(
