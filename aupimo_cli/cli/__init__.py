@@ -20,6 +20,7 @@ from .drift import DRIFT_EXAMPLES, drift
 from .evaluate import EVALUATE_EXAMPLES, evaluate
 from .metrics import metrics_command
 from .report import REPORT_EXAMPLES, report
+from .submission import CHECK_SUBMISSION_EXAMPLES, check_submission
 from .sweep import SWEEP_EXAMPLES, sweep
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ app.command(cls=AupimoCommand, epilog=CHECK_EXAMPLES)(check)
 app.command(cls=AupimoCommand, epilog=REPORT_EXAMPLES)(report)
 app.command(cls=AupimoCommand, epilog=SWEEP_EXAMPLES)(sweep)
 app.command(cls=AupimoCommand, epilog=DRIFT_EXAMPLES)(drift)
+app.command(cls=AupimoCommand, name="check-submission", epilog=CHECK_SUBMISSION_EXAMPLES)(check_submission)
 app.command(cls=AupimoCommand, name="metrics")(metrics_command)
 
 
