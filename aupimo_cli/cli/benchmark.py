@@ -129,8 +129,9 @@ def benchmark(
             "--layout",
             help="mvtec: <cat>/test + <cat>/ground_truth/<defect>/<name>_mask.png; visa: anomalib's converted "
             "VisA (<cat>/test/{good,bad}, <cat>/ground_truth/bad/<name>.png); visa-raw: <cat>/Data/Images and "
-            "<cat>/Data/Masks, restricted to split_csv/1cls.csv's test split when present. "
-            "[default: mvtec, or the config file's]",
+            "<cat>/Data/Masks, restricted to split_csv/1cls.csv's test split when present; mvtec-ad2: "
+            "<object>/test_public/{good,bad} + test_public/ground_truth/bad/<name>_mask.png. "
+            "[default: mvtec, or the config file's, or mvtec-ad2 with --protocol mvtec-ad2]",
         ),
     ] = None,
     categories: Annotated[
@@ -176,12 +177,22 @@ def benchmark(
     bootstrap_pixel_ap: BootstrapPixelApOption = None,
     fail_under: FailUnderOption = None,
     fail_over: FailOverOption = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="mvtec-ad2: MVTec AD 2's protocol: the mvtec-ad2 layout, AU-PRO at 0.05 (the headline) and 0.3, "
+            "the pixel threshold mean + 3 std of each object's validation maps (--val-maps-root, default "
+            "MAPS_ROOT: <object>/validation/good/...) and SegF1 at it, plus the default metrics.",
+        ),
+    ] = None,
     overwrite: OverwriteOption = False,
     max_memory: MaxMemoryOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Evaluate every category of a dataset (MVTec AD, VisA) into OUT/<category>/, then the dataset tables.
+    """Evaluate every category of a dataset (MVTec AD, VisA, MVTec AD 2) into OUT/<category>/, then the dataset
+    tables.
 
     Re-running the same command resumes: categories whose results match their inputs and options are skipped.
     One failing category does not stop the others: it gets an error cell in OUT/summary.{csv,json,md}. A
@@ -194,6 +205,17 @@ def benchmark(
         from ..pipeline import benchmark as bench
         from ..pipeline.config import layout_of
 
+        if protocol not in (None, "mvtec-ad2"):
+            raise InputError(f"--protocol must be mvtec-ad2, not {protocol!r}")
+        if protocol == "mvtec-ad2":
+            # MVTec AD 2 (Heckler-Kram et al., 2025): AU-PRO at FPR 0.05 is the headline; the segmentation
+            # threshold is mean + 3 std of the validation normal pixels; SegF1 is scored at it.
+            aupro_limits = aupro_limits or "0.05,0.3"
+            layout = layout or "mvtec-ad2"
+            if val_maps_root is None and thresholds_root is None:
+                val_maps_root = maps_root
+            if pixel is None and pixel_fpr is None:
+                pixel = "mean+3std"
         options, config_file = evaluate_options(
             metrics,
             aupro_limits,
@@ -281,6 +303,14 @@ def benchmark(
                     f"[bold red]{escape(str(row['category']))}:[/] {escape(str(row['error']))}", soft_wrap=True
                 )
     from ..compare.read import is_mean_row
+
+    if protocol == "mvtec-ad2" and not quiet:
+        mean = next((row for row in rows if is_mean_row(row)), None)
+        if mean is not None:
+            console = stderr if as_json else Console(highlight=False)
+            console.print(f"MVTec AD 2 headline: AU-PRO@5% {_number(mean.get('aupro_05'))} (mean over the objects); "
+                          f"SegF1 {_number(mean.get('seg_f1'))} at each object's mean + 3 std validation threshold",
+                          soft_wrap=True)  # fmt: skip
     from ..pipeline.gates import gate_failures
 
     # The mean row is gated on the keys it averages; thresholds, spreads and intervals are per category only.
@@ -296,3 +326,7 @@ def benchmark(
         raise typer.Exit(EXIT_BAD_INPUT)
     if failures:
         raise typer.Exit(EXIT_POLICY)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"

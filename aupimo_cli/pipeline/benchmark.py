@@ -30,7 +30,7 @@ from ..report.manifest import MANIFEST_FILE, Ownership, manifest_record, ownersh
 from .calibrate import ThresholdPolicy, Thresholds, calibrate_folders, common_mask_shape, refuse_overlap
 from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
 
-LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw")
+LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw", "mvtec-ad2")
 # Summary columns that are counts: summed in the dataset's mean row.
 COUNT_KEYS = ("num_images", "num_normal", "num_anomalous")
 # Summary columns left empty in the mean row: they are not comparable across categories.
@@ -151,6 +151,15 @@ class CategoryOutcome:
 
 
 def _job(maps_root: Path, dataset_root: Path, layout: str, name: str) -> CategoryJob:
+    if layout == "mvtec-ad2":
+        # MVTec AD 2's public test set: <object>/test_public/{good,bad}/<name>.png, the masks under
+        # <object>/test_public/ground_truth/bad/<name>_mask.png; the maps mirror test_public.
+        return CategoryJob(
+            name,
+            maps_root / name / "test_public",
+            dataset_root / name / "test_public" / "ground_truth",
+            dataset_root / name / "test_public",
+        )
     if layout in ("mvtec", "visa"):
         return CategoryJob(
             name,
@@ -180,7 +189,7 @@ def find_categories(
     for root, what in ((maps_root, "MAPS_ROOT"), (dataset_root, "DATASET_ROOT")):
         if not root.is_dir():
             raise InputError(f"{what} {root} is not a folder.")
-    marker = ("test",) if layout in ("mvtec", "visa") else ("Data", "Images")
+    marker = {"mvtec": ("test",), "visa": ("test",), "mvtec-ad2": ("test_public",)}.get(layout, ("Data", "Images"))
     if categories:
         names = sorted(set(categories))
     else:
@@ -190,7 +199,10 @@ def find_categories(
             if entry.is_dir() and not entry.name.startswith(".") and entry.joinpath(*marker).is_dir()
         )
     if not names:
-        expected = "<category>/test/<defect>/<name>.<ext>" if layout != "visa-raw" else "<category>/Data/Images/..."
+        expected = {
+            "visa-raw": "<category>/Data/Images/...",
+            "mvtec-ad2": "<object>/test_public/{good,bad}/<name>.<ext>",
+        }.get(layout, "<category>/test/<defect>/<name>.<ext>")
         raise InputError(
             f"no category found in {maps_root} for layout {layout}: expected folders {expected} "
             "(choose the layout with --layout)."
