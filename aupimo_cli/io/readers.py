@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 
-MAP_EXTENSIONS = (".tif", ".tiff", ".npy", ".npz", ".png")
+MAP_EXTENSIONS = (".tif", ".tiff", ".npy", ".npz", ".png", ".pt")
 """File extensions (lower case) read as anomaly maps."""
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".bmp")
@@ -516,6 +516,8 @@ def read_map(
     - ``.tif``/``.tiff``: through tifffile; float32, float16 or any real dtype.
     - ``.npy``: ``np.load(allow_pickle=False)``; ``.npz``: an archive holding exactly one array.
     - ``.png``: 8- or 16-bit grayscale through OpenCV, with the stored values taken as they are.
+    - ``.pt``: a tensor saved by ``torch.save`` (`torch_maps.load_pt`: no torch needed, nothing but a tensor
+      unpickled).
 
     Singleton axes are squeezed, so (1, H, W) and (H, W, 1) give (H, W).
 
@@ -551,6 +553,10 @@ def read_map(
         array = _load_npy(data, path)
     elif suffix == ".npz":
         array = _load_npz(data, path)
+    elif suffix == ".pt":
+        from .torch_maps import load_pt
+
+        array = load_pt(data, path, max_decoded_bytes)
     else:
         array = _load_png_map(data, path)
     return _as_float32_map(array, path)
