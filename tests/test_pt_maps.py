@@ -86,3 +86,21 @@ def test_evaluate_reads_pt_maps_as_the_same_maps_in_npy(tmp_path):
     keys = ("pixel_auroc", "aupro_30", "aupro_05", "image_auroc", "pixel_ap")
     assert [summaries[0][key] for key in keys] == [summaries[1][key] for key in keys]
     assert summaries[0]["pixel_auroc"] is not None
+
+
+def test_unstack_writes_one_map_per_image_that_evaluate_reads(tmp_path):
+    """The paper's asmaps.pt (3, 1, 4, 3) and its paths: <defect>/<name>.npy per image, torch's values."""
+    out = tmp_path / "maps"
+    code, stdout, stderr = invoke(app, "unstack", DATA / "stacked", "--out", out)
+    assert code == 0, stderr
+    assert "wrote 3 maps" in stdout
+    expected = np.load(DATA / "stacked" / "expected.npy")
+    for index, key in enumerate(["good/000", "broken_large/000", "broken_large/001"]):
+        np.testing.assert_array_equal(np.load(out / f"{key}.npy"), expected[index])
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.npy")) == [
+        "broken_large/000.npy", "broken_large/001.npy", "good/000.npy",
+    ]  # fmt: skip
+    code, _, stderr = invoke(app, "unstack", DATA / "stacked", "--out", out)
+    assert code == 2 and "never overwrites" in stderr
+    code, _, stderr = invoke(app, "unstack", DATA, "--out", tmp_path / "other")
+    assert code == 2 and "asmaps.pt does not exist" in stderr

@@ -22,6 +22,7 @@ from .metrics import metrics_command
 from .report import REPORT_EXAMPLES, report
 from .submission import CHECK_SUBMISSION_EXAMPLES, check_submission
 from .sweep import SWEEP_EXAMPLES, sweep
+from .unstack import UNSTACK_EXAMPLES, unstack
 
 app = typer.Typer(
     name="aupimo",
@@ -60,6 +61,7 @@ app.command(cls=AupimoCommand, epilog=REPORT_EXAMPLES)(report)
 app.command(cls=AupimoCommand, epilog=SWEEP_EXAMPLES)(sweep)
 app.command(cls=AupimoCommand, epilog=DRIFT_EXAMPLES)(drift)
 app.command(cls=AupimoCommand, name="check-submission", epilog=CHECK_SUBMISSION_EXAMPLES)(check_submission)
+app.command(cls=AupimoCommand, epilog=UNSTACK_EXAMPLES)(unstack)
 app.command(cls=AupimoCommand, name="metrics")(metrics_command)
 
 

@@ -562,6 +562,30 @@ def read_map(
     return _as_float32_map(array, path)
 
 
+def read_map_stack(path: Path) -> NDArray[np.float32]:
+    """The (N, H, W) float32 maps of one stacked file (the AUPIMO paper's ``asmaps.pt``, or an ``.npy``);
+    a (N, 1, H, W) stack is squeezed to (N, H, W).
+
+    Raises:
+        InputError: unreadable, not 3-D after squeezing axis 1, not real-valued, or a NaN or inf score.
+    """
+    path = Path(path)
+    data = _read_bytes(path, "map")
+    if path.suffix.lower() == ".pt":
+        from .torch_maps import load_pt
+
+        array = load_pt(data, path)
+    elif path.suffix.lower() == ".npy":
+        array = _load_npy(data, path)
+    else:
+        raise InputError(f"{path}: stacked maps are read from .pt or .npy files")
+    if array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 3 or 0 in array.shape:
+        raise InputError(f"{path} holds shape {array.shape}, not stacked maps (N, H, W)")
+    return np.stack([_as_float32_map(amap, path) for amap in array])
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Masks
 # ---------------------------------------------------------------------------------------------------------------------

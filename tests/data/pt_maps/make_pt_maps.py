@@ -5,6 +5,7 @@ install here, see tests/test_pt_maps.py). Each <name>.pt has <name>.npy beside i
 """
 
 import io
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -30,6 +31,14 @@ def main() -> None:
     save("strided", torch.rand((5, 6), generator=generator).t()[1:, ::2])  # a non-contiguous view, an offset
     save("legacy", base[0], _use_new_zipfile_serialization=False)
     torch.save({"map": base[0]}, HERE / "dict.pt")
+    # The AUPIMO paper's stacked maps of a category: asmaps.pt (N, 1, H, W) and the paths in aupimo/aupimos.json.
+    stacked = torch.rand((3, 1, 4, 3), generator=generator)
+    (HERE / "stacked" / "aupimo").mkdir(parents=True, exist_ok=True)
+    torch.save(stacked, HERE / "stacked" / "asmaps.pt")
+    np.save(HERE / "stacked" / "expected.npy", stacked.numpy()[:, 0])
+    paths = ["/data/MVTec/bottle/test/good/000.png", "/data/MVTec/bottle/test/broken_large/000.png",
+             "/data/MVTec/bottle/test/broken_large/001.png"]
+    (HERE / "stacked" / "aupimo" / "aupimos.json").write_text(json.dumps({"paths": paths}, indent=2) + "\n")
 
     class Evil:
         def __reduce__(self) -> tuple[object, tuple[str]]:
