@@ -215,3 +215,18 @@ def test_without_dask_the_message_names_the_extra(roots, tmp_path, monkeypatch):
     code, _, stderr = sweep(roots, tmp_path / "o", "--executor", "dask")
     assert code == 2 and "pip install 'aupimo-cli[dask]'" in stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_gates_fail_the_sweep_with_exit_4_after_writing(roots, local_run, tmp_path):
+    """The results are the local run's (up to date: skipped); a gate no row meets fails on every category row
+    and mean row, named <model>/<dataset>/<category>; one every row meets passes."""
+    out, _ = local_run
+    code, _, stderr = sweep(roots, out, "--fail-under", "pixel_auroc=1.01")
+    text = " ".join(stderr.split())
+    assert code == 4, stderr
+    assert "model_a/mvtec/bottle" in text and "model_b/visa/mean" in text
+    assert f"{2 * 2 * 2 + 2 * 2} gate(s) failed" in text  # 8 category rows and 4 mean rows
+    code, _, stderr = sweep(roots, out, "--fail-under", "pixel_auroc=0.0")
+    assert code == 0, stderr
+    code, _, stderr = sweep(roots, out, "--fail-under", "pixel_auroc")
+    assert code == 2 and "KEY=VALUE" in stderr

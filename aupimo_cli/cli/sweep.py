@@ -19,6 +19,8 @@ from ._common import (
     BootstrapPixelApOption,
     CiLevelOption,
     ConfigOption,
+    FailOverOption,
+    FailUnderOption,
     ForceOption,
     FprBoundsOption,
     MaxMemoryOption,
@@ -31,10 +33,12 @@ from ._common import (
     RichProgress,
     SeedOption,
     evaluate_flags,
+    gates_of,
     parse_memory_size,
+    print_gate_failures,
     statistics_flags,
 )
-from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, fail
+from ._errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_POLICY, fail
 
 SWEEP_EXAMPLES = """\b
 Examples:
@@ -101,6 +105,8 @@ def sweep(
     ci_level: CiLevelOption = None,
     seed: SeedOption = None,
     bootstrap_pixel_ap: BootstrapPixelApOption = None,
+    fail_under: FailUnderOption = None,
+    fail_over: FailOverOption = None,
     overwrite: OverwriteOption = False,
     max_memory: MaxMemoryOption = None,
     quiet: QuietOption = False,
@@ -110,8 +116,9 @@ def sweep(
     Each category of each model is one task. Re-running the same command resumes: tasks whose results match
     their inputs and options are skipped. A task that fails on an internal error, or whose worker dies, is tried
     once more; one that fails again, or fails on bad input, gets an error cell in its benchmark's tables, and
-    the sweep goes on. Exit code 0 when every task and comparison succeeded, 2 if one failed on bad input, 1 if
-    one failed on an internal error.
+    the sweep goes on. A --fail-under/--fail-over gate applies to every category row and mean row of every model
+    and dataset. Exit code 0 when every task and comparison succeeded, 1 if one failed on an internal error,
+    else 2 if one failed on bad input, else 4 if a gate failed.
     """
     stderr = Console(stderr=True, highlight=False)
     try:
@@ -129,10 +136,11 @@ def sweep(
             if config is not None:
                 raise InputError("a sweep file holds its options in [options]: --config is for the short form")
             plan = sweeping.read_sweep_file(sources[0], flags)
+            config_file = None
         else:
-            plan = sweeping.plan_from_roots(
-                sources[0], sources[1:], layout, resolve_options(flags, read_config(config))
-            )
+            config_file = read_config(config)
+            plan = sweeping.plan_from_roots(sources[0], sources[1:], layout, resolve_options(flags, config_file))
+        gates = gates_of(fail_under, fail_over, config_file)
         tasks, states = sweeping.prepare_sweep(plan, out, overwrite=overwrite)
         memory = parse_memory_size(max_memory)
         allowed = plan_workers(workers, [task.memory_bytes for task in tasks], memory)
@@ -178,10 +186,31 @@ def sweep(
                       f"{counts['failed']} failed")  # fmt: skip
         for path in result.comparisons:
             console.print(f"wrote {escape(str(path / 'compare.md'))}")
+    failures = _gate_failures(gates, result.rows)
+    if failures:
+        print_gate_failures(stderr, failures)
     if any(outcome.internal for outcome in outcomes.values()):
         raise typer.Exit(EXIT_INTERNAL)
     if result.compare_failed or any(outcome.status == "failed" for outcome in outcomes.values()):
         raise typer.Exit(EXIT_BAD_INPUT)
+    if failures:
+        raise typer.Exit(EXIT_POLICY)
+
+
+def _gate_failures(gates: list[Any], rows: dict[tuple[str, str], list[dict[str, Any]]]) -> list[str]:
+    """The gates over every benchmark's category rows, and over its mean row for the keys a mean averages (as
+    ``benchmark`` gates them), each named ``<model>/<dataset>/<category>``."""
+    from ..compare.read import is_mean_row
+    from ..pipeline.benchmark import averages
+    from ..pipeline.gates import gate_failures
+
+    failures = []
+    for (model, dataset), table in rows.items():
+        named = [(f"{model}/{dataset}/{row['category']}", row) for row in table if not row.get("error")]
+        failures += gate_failures(gates, [(where, row) for where, row in named if not is_mean_row(row)])
+        failures += gate_failures([gate for gate in gates if averages(gate.key)],
+                                  [(where, row) for where, row in named if is_mean_row(row)])  # fmt: skip
+    return failures
 
 
 def _status_line(status: Any) -> str:
