@@ -311,6 +311,7 @@ def write_thresholds(thresholds: Thresholds, path: Path, *, overwrite: bool, inp
         InputError: `path` exists without `overwrite`, or is not a thresholds file of this tool (only those are
             replaced), or is an input; or writing failed (then nothing was changed).
     """
+    from ..report.atomic import write_file_atomically
     from ..report.manifest import refuse_unsafe_target
     from ..report.writers import json_text
 
@@ -320,18 +321,14 @@ def write_thresholds(thresholds: Thresholds, path: Path, *, overwrite: bool, inp
         if path.is_dir() or not overwrite:
             raise InputError(f"--out {path} already exists; pass --overwrite to replace it, or choose another --out")
         Thresholds.load(path)  # refuses to replace a file that is not ours
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json_text(thresholds.to_json()), encoding="utf-8")
-        os.replace(temporary, path)
+        write_file_atomically(path, json_text(thresholds.to_json()).encode("utf-8"))
     except OSError as error:
         raise InputError(
             f"could not write {path} ({error.strerror or error}); nothing was changed: free disk space, fix the "
             "permissions, or choose another --out"
         ) from error
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -485,6 +485,11 @@ def build_page(
     return compare_page(folder)
 
 
+def _svg_uri(path: Path) -> str:
+    """An SVG file of the results as a ``data:`` URI (the page's CSP allows images from data URIs only)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def drift_page(folder: Path) -> Page:
     """A drift folder's page: the periods (flagged cells marked ⚠), the baseline band and the figure."""
     from ..metrics.drift import SERIES, SERIES_TITLES
@@ -508,14 +513,7 @@ def drift_page(folder: Path) -> Page:
                                            f"{_format(band['mean'] + sigma * band['std'])}]"])
                for series, band in record["baseline"].items()], caption="the baseline"),
     ]  # fmt: skip
-    figures = []
-    if (folder / "drift.svg").is_file():
-        figures.append(
-            (
-                "drift",
-                "data:image/svg+xml;base64," + base64.b64encode((folder / "drift.svg").read_bytes()).decode("ascii"),
-            )
-        )
+    figures = [("drift", _svg_uri(folder / "drift.svg"))] if (folder / "drift.svg").is_file() else []
     flagged = [period["period"] for period in record["periods"] if period["flagged"]]
     text = f"flagged periods: {', '.join(flagged)}" if flagged else "no run period is flagged"
     return Page("drift", f"{folder.name}: aupimo drift", f"{len(record['periods'])} periods", overview_text=text,
@@ -575,10 +573,7 @@ def compare_page(folder: Path) -> Page:
     figures = []
     figure_folder = folder / "figures"
     for path in sorted(figure_folder.rglob("*.svg")) if figure_folder.is_dir() else []:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        figures.append(
-            (path.relative_to(figure_folder).with_suffix("").as_posix(), "data:image/svg+xml;base64," + data)
-        )
+        figures.append((path.relative_to(figure_folder).with_suffix("").as_posix(), _svg_uri(path)))
     overview_text = ""
     if record.get("critical_difference") is not None:
         friedman = record.get("friedman") or {}
@@ -624,6 +619,7 @@ def write_report(html: str, out: Path, results: Path, *, overwrite: bool) -> Pat
         InputError: `out` exists and is not a report this tool wrote, or exists without --overwrite, or cannot be
             written (then nothing was changed).
     """
+    from ..report.atomic import write_file_atomically
     from ..report.manifest import add_to_manifest, read_manifest
 
     out = Path(os.path.abspath(out))
@@ -635,15 +631,11 @@ def write_report(html: str, out: Path, results: Path, *, overwrite: bool) -> Pat
             raise InputError(f"--out {out} exists and is not a report aupimo wrote; choose another --out")
         if not overwrite:
             raise InputError(f"--out {out} already exists; pass --overwrite to replace it, or choose another --out")
-    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(html, encoding="utf-8")
-        os.replace(temporary, out)
+        write_file_atomically(out, html.encode("utf-8"))
     except OSError as error:
         raise InputError(f"could not write {out} ({error.strerror or error}); nothing was changed") from error
-    finally:
-        temporary.unlink(missing_ok=True)
     if inside:
         add_to_manifest(results, [out.name])
     return out
