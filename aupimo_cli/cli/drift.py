@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 
 from ._common import OverwriteOption, QuietOption, RichProgress
 from ._errors import EXIT_POLICY, fail
+
+if TYPE_CHECKING:
+    from ..metrics.drift import DriftTable
 
 DRIFT_EXAMPLES = """\b
 Examples:
@@ -115,7 +118,7 @@ def drift(
         stderr.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     if not quiet:
         console = Console(highlight=False)
-        console.print(_console_table(table, written, console.width))
+        console.print(_console_table(table, written))
     if fail_on_drift and table.last_flagged:
         last = [p for p in table.periods if p.role == "run"][-1]
         stderr.print(f"[bold red]drift:[/] the last period, {escape(last.name)}, is flagged on "
@@ -123,11 +126,10 @@ def drift(
         raise typer.Exit(EXIT_POLICY)
 
 
-def _console_table(table: object, out: Path, width: int) -> Table:
+def _console_table(table: DriftTable, out: Path) -> Table:
     """Periods as rows, the watched series as columns; flagged cells in bold red."""
-    from ..metrics.drift import SERIES, DriftTable
+    from ..metrics.drift import SERIES
 
-    assert isinstance(table, DriftTable)
     short = {"mean_score": "mean", "p95_score": "p95", "reject_rate": "reject", "review_rate": "review",
              "ks_statistic": "KS", "psi": "PSI"}  # fmt: skip
     result = Table(title=f"drift  →  {escape(str(out))}", title_justify="left")

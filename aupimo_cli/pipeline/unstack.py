@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,8 +67,5 @@ def unstack(folder: Path, out: Path) -> list[Path]:
             written.append(out / f"{key}.npy")
         os.replace(staging, out)
     finally:
-        if staging.exists():
-            import shutil
-
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # only left behind when writing failed
     return written
