@@ -119,3 +119,94 @@ def write_category(
             ok, encoded = cv2.imencode(".png", mask * np.uint8(255))
             assert ok
             (mask_dir / f"{index:03d}_mask.png").write_bytes(encoded.tobytes())
+
+
+LOCO_DEFECT_TYPES: tuple[dict[str, object], ...] = (
+    {"defect_name": "missing_part", "pixel_value": 255, "saturation_threshold": 1.0, "relative_saturation": True},
+    {"defect_name": "extra_part", "pixel_value": 254, "saturation_threshold": 400, "relative_saturation": False},
+    {"defect_name": "scratch", "pixel_value": 253, "saturation_threshold": 0.5, "relative_saturation": True},
+    {"defect_name": "contamination", "pixel_value": 252, "saturation_threshold": 60, "relative_saturation": False},
+)
+"""A ``defects_config.json`` in MVTec LOCO's format: two logical types (the first two) and two structural ones,
+relative and absolute saturations among both."""
+
+
+def write_loco_category(
+    dataset: Path,
+    maps: Path,
+    counts: tuple[int, int, int] = (6, 5, 5),
+    mask_shape: tuple[int, int] = (160, 200),
+    map_shape: tuple[int, int] = (64, 80),
+    seed: int = 0,
+) -> None:
+    """Write a synthetic MVTec LOCO-style category: the dataset's ground truth and one model's maps.
+
+        dataset/test/{good,logical_anomalies,structural_anomalies}/<NNN>.png   grey test images (mask size)
+        dataset/ground_truth/<type>/<NNN>/<k>.png                            one mask per defect, its pixel value
+        dataset/defects_config.json                                          `LOCO_DEFECT_TYPES`
+        maps/{good,logical_anomalies,structural_anomalies}/<NNN>.tiff        float32 maps of `map_shape`
+
+    Logical defects are large rectangles (a missing or extra part), structural ones small ellipses; every third
+    anomalous image has two defects, overlapping, so the union differs from each.
+
+    Args:
+        dataset: the category folder to write (``test``, ``ground_truth``, ``defects_config.json``).
+        maps: the maps folder to write (mirrors ``test``).
+        counts: the numbers of good, logical and structural images.
+        mask_shape, map_shape: (H, W) of the masks and of the maps.
+        seed: random seed.
+    """
+    import json
+
+    import tifffile
+
+    rng = np.random.default_rng(seed)
+    height, width = mask_shape
+    dataset.mkdir(parents=True, exist_ok=True)
+    (dataset / "defects_config.json").write_text(json.dumps(list(LOCO_DEFECT_TYPES), indent=4) + "\n")
+    grey = np.full(mask_shape, 128, dtype=np.uint8)
+    folders = ("good", "logical_anomalies", "structural_anomalies")
+    for kind, (folder, count) in enumerate(zip(folders, counts, strict=True)):
+        for index in range(count):
+            coarse = rng.normal(size=(16, 16)).astype(np.float32)
+            amap: np.ndarray = cv2.resize(coarse, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_CUBIC)
+            amap += rng.normal(scale=0.05, size=map_shape).astype(np.float32)
+            amap *= _border_window(map_shape, 0.15)
+            name = f"{index:03d}"
+            if kind > 0:
+                defects: list[tuple[int, np.ndarray]] = []
+                for _ in range(2 if index % 3 == 0 else 1):
+                    entry = LOCO_DEFECT_TYPES[2 * (kind - 1) + int(rng.integers(0, 2))]
+                    defect = np.zeros(mask_shape, dtype=np.uint8)
+                    if kind == 1:  # a large rectangle: a missing or an extra part
+                        top, left = int(rng.integers(0, height // 2)), int(rng.integers(0, width // 2))
+                        bottom = top + int(rng.integers(height // 8, height // 3))
+                        right = left + int(rng.integers(width // 8, width // 3))
+                        cv2.rectangle(defect, (left, top), (right, bottom), 1, -1)
+                    else:  # a small ellipse
+                        center = (
+                            int(rng.integers(width // 4, 3 * width // 4)),
+                            int(rng.integers(height // 4, 3 * height // 4)),
+                        )
+                        axes = (int(rng.integers(2, max(3, width // 10))), int(rng.integers(2, max(3, height // 10))))
+                        cv2.ellipse(defect, center, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+                    if defects:  # the second defect overlaps the first
+                        first = np.argwhere(defects[0][1])
+                        row, col = first[len(first) // 2]
+                        cv2.circle(defect, (int(col), int(row)), 4, 1, -1)
+                    defects.append((int(entry["pixel_value"]), defect.astype(bool)))  # type: ignore[call-overload]
+                union = np.zeros(mask_shape, dtype=np.float32)
+                for value, defect in defects:
+                    union = np.maximum(union, defect.astype(np.float32))
+                    target = dataset / "ground_truth" / folder / name
+                    target.mkdir(parents=True, exist_ok=True)
+                    ok, encoded = cv2.imencode(".png", defect.astype(np.uint8) * np.uint8(value))
+                    assert ok
+                    (target / f"{len(list(target.iterdir())):03d}.png").write_bytes(encoded.tobytes())
+                bump = cv2.GaussianBlur(union, (0, 0), sigmaX=width / 48)
+                bump = cv2.resize(bump, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_AREA)
+                amap += float(rng.uniform(1.0, 6.0)) * bump / max(float(bump.max()), 1e-6)
+            (maps / folder).mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(maps / folder / f"{name}.tiff", amap.astype(np.float32))
+            (dataset / "test" / folder).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(dataset / "test" / folder / f"{name}.png"), grey)

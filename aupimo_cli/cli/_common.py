@@ -113,6 +113,15 @@ AuproLimitsOption = Annotated[
         "--aupro-limits", help=_parameter_help("aupro_limits", "Comma-separated FPR limits of the AUPRO integrals.")
     ),
 ]
+SproLimitsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spro-limits",
+        help=_parameter_help(
+            "spro_limits", "Comma-separated FPR limits of the sPRO integrals (MVTec LOCO ground truth only)."
+        ),
+    ),
+]
 FprBoundsOption = Annotated[
     str | None,
     typer.Option(
@@ -195,13 +204,14 @@ def evaluate_options(
     config: Path | None,
     oracle_rates: str | None = None,
     statistics: dict[str, Any] | None = None,
+    spro_limits: str | None = None,
 ) -> tuple[Any, Any]:
     """The resolved `EvaluateOptions` (flags over the config file over the registry's defaults), and the config
     file read (None without one)."""
     from ..pipeline.config import read_config, resolve_options
 
     flags = evaluate_flags(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, oracle_rates,
-                           statistics)  # fmt: skip
+                           statistics, spro_limits)  # fmt: skip
     config_file = read_config(config)
     return resolve_options(flags, config_file), config_file
 
@@ -215,6 +225,7 @@ def evaluate_flags(
     force: bool | None,
     oracle_rates: str | None = None,
     statistics: dict[str, Any] | None = None,
+    spro_limits: str | None = None,
 ) -> dict[str, Any]:
     """The evaluation flags parsed, by `EvaluateOptions` field (None: not given, so that a config file or the
     registry's default applies).
@@ -236,6 +247,7 @@ def evaluate_flags(
         "normal_dirs": None if normal_dirs is None else names(normal_dirs),
         "force": force,
         "oracle_rates": None if oracle_rates is None else floats(oracle_rates, "--oracle-rates"),
+        "spro_limits": None if spro_limits is None else floats(spro_limits, "--spro-limits"),
         **(statistics or {}),
     }
     return flags

@@ -39,6 +39,7 @@ from ._common import (
     RichProgress,
     SeedOption,
     SoftFrrOption,
+    SproLimitsOption,
     evaluate_options,
     gates_of,
     names,
@@ -134,7 +135,9 @@ def benchmark(
             help="mvtec: <cat>/test + <cat>/ground_truth/<defect>/<name>_mask.png; visa: anomalib's converted "
             "VisA (<cat>/test/{good,bad}, <cat>/ground_truth/bad/<name>.png); visa-raw: <cat>/Data/Images and "
             "<cat>/Data/Masks, restricted to split_csv/1cls.csv's test split when present; mvtec-ad2: "
-            "<object>/test_public/{good,bad} + test_public/ground_truth/bad/<name>_mask.png. "
+            "<object>/test_public/{good,bad} + test_public/ground_truth/bad/<name>_mask.png; mvtec-loco: "
+            "<cat>/test/{good,logical_anomalies,structural_anomalies}, <cat>/ground_truth/<type>/<id>/<k>.png (one "
+            "mask per defect) and <cat>/defects_config.json, which adds sPRO (detected in every layout). "
             "[default: mvtec, or the config file's, or mvtec-ad2 with --protocol mvtec-ad2]",
         ),
     ] = None,
@@ -146,6 +149,7 @@ def benchmark(
     ] = 1,
     metrics: MetricsOption = None,
     aupro_limits: AuproLimitsOption = None,
+    spro_limits: SproLimitsOption = None,
     fpr_bounds: FprBoundsOption = None,
     num_thresholds: NumThresholdsOption = None,
     normal_dirs: NormalDirsOption = None,
@@ -230,6 +234,7 @@ def benchmark(
             config,
             oracle_rates,
             statistics_flags(bootstrap, ci_level, seed, bootstrap_pixel_ap),
+            spro_limits,
         )
         gates = gates_of(fail_under, fail_over, config_file)
         policy = policy_from_flags(frr, soft_frr, far, f1_adaptive, threshold, pixel, pixel_fpr)

@@ -39,6 +39,7 @@ from ._common import (
     RichProgress,
     SeedOption,
     SoftFrrOption,
+    SproLimitsOption,
     ThresholdsOption,
     ValImagesOption,
     ValMapsOption,
@@ -146,13 +147,15 @@ def evaluate(
         Path,
         typer.Argument(
             metavar="MASKS",
-            help="Folder of ground truth: MASKS/<defect>/<name>_mask.png (MVTec) or <name>.png (VisA).",
+            help="Folder of ground truth: MASKS/<defect>/<name>_mask.png (MVTec), <name>.png (VisA) or "
+            "<type>/<id>/<k>.png (MVTec LOCO: one mask per defect).",
             show_default=False,
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Results folder, written atomically.")] = Path("aupimo_results"),
     metrics: MetricsOption = None,
     aupro_limits: AuproLimitsOption = None,
+    spro_limits: SproLimitsOption = None,
     fpr_bounds: FprBoundsOption = None,
     num_thresholds: NumThresholdsOption = None,
     normal_dirs: NormalDirsOption = None,
@@ -168,6 +171,14 @@ def evaluate(
         ),
     ] = None,
     force: ForceOption = None,
+    defects_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--defects-config",
+            help="MVTec LOCO's defects_config.json (the saturation of each defect type). Default: the one beside "
+            "MASKS, when MASKS holds LOCO's ground truth (<type>/<id>/<k>.png, one mask per defect).",
+        ),
+    ] = None,
     thresholds: ThresholdsOption = None,
     val_maps: ValMapsOption = None,
     val_masks: ValMasksOption = None,
@@ -200,12 +211,13 @@ def evaluate(
     With --thresholds (from aupimo calibrate) or --val-maps (choose them now, on validation maps, with the rules
     --frr, --soft-frr, --far, --f1-adaptive, --threshold, --pixel, --pixel-fpr), it also measures the operating
     points on the test set: FRR and FAR, the review band, escapes per defect type, SegF1, PRO at the pixel
-    threshold and IoU (operating_points.json, per_defect.csv/.md). Exit code 0 on success, 2 for bad input, 4
+    threshold and IoU (operating_points.json, per_defect.csv/.md). On MVTec LOCO's ground truth it also computes
+    sPRO (logical, structural and their mean; spro_05.json), exactly. Exit code 0 on success, 2 for bad input, 4
     when a --fail-under/--fail-over gate fails (after writing), 1 for an internal error.
     """
     stderr = Console(stderr=True, highlight=False)
     try:
-        from ..pipeline.evaluate import evaluate_category, write_evaluation
+        from ..pipeline.evaluate import evaluate_category, with_loco_defects, write_evaluation
         from ..report.atomic import check_target, recover_and_clean
 
         options, config_file = evaluate_options(
@@ -218,9 +230,12 @@ def evaluate(
             config,
             oracle_rates,
             statistics_flags(bootstrap, ci_level, seed, bootstrap_pixel_ap),
+            spro_limits,
         )
         gates = gates_of(fail_under, fail_over, config_file)
         policy = policy_from_flags(frr, soft_frr, far, f1_adaptive, threshold, pixel, pixel_fpr)
+        # MVTec LOCO's ground truth (one mask per defect) brings its defect types, and sPRO with them.
+        options = with_loco_defects(options, masks, defects_config)
         inputs = [path for path in (maps, masks, images, thresholds, val_maps, val_masks, val_images) if path]
         # Refuse an existing results folder before spending minutes on the metrics.
         recover_and_clean(out.absolute())

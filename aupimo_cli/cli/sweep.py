@@ -32,6 +32,7 @@ from ._common import (
     QuietOption,
     RichProgress,
     SeedOption,
+    SproLimitsOption,
     evaluate_flags,
     gates_of,
     parse_memory_size,
@@ -70,7 +71,11 @@ def sweep(
         ),
     ],
     layout: Annotated[
-        str, typer.Option("--layout", help="The datasets' layout in the short form: mvtec, visa or visa-raw.")
+        str,
+        typer.Option(
+            "--layout",
+            help="The datasets' layout in the short form: mvtec, visa, visa-raw, mvtec-ad2 or mvtec-loco.",
+        ),
     ] = "mvtec",
     executor: Annotated[
         str,
@@ -95,6 +100,7 @@ def sweep(
     ] = 2,
     metrics: MetricsOption = None,
     aupro_limits: AuproLimitsOption = None,
+    spro_limits: SproLimitsOption = None,
     fpr_bounds: FprBoundsOption = None,
     num_thresholds: NumThresholdsOption = None,
     normal_dirs: NormalDirsOption = None,
@@ -130,8 +136,9 @@ def sweep(
             raise InputError(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
         if scheduler is not None and executor != "dask":
             raise InputError("--scheduler is for --executor dask")
+        statistics = statistics_flags(bootstrap, ci_level, seed, bootstrap_pixel_ap)
         flags = evaluate_flags(metrics, aupro_limits, fpr_bounds, num_thresholds, normal_dirs, force, oracle_rates,
-                               statistics_flags(bootstrap, ci_level, seed, bootstrap_pixel_ap))  # fmt: skip
+                               statistics, spro_limits)  # fmt: skip
         if len(sources) == 1 and sources[0].is_file():
             if config is not None:
                 raise InputError("a sweep file holds its options in [options]: --config is for the short form")

@@ -19,9 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError, listing
+from .loco import ANOMALY_TYPES
 from .readers import IMAGE_EXTENSIONS, MAP_EXTENSIONS, MASK_EXTENSIONS
 
-__all__ = ["DEFAULT_NORMAL_DIRS", "ImagePair", "find_normal_maps", "find_pairs", "image_key", "split_filter"]
+__all__ = [
+    "DEFAULT_NORMAL_DIRS",
+    "ImagePair",
+    "find_loco_pairs",
+    "find_normal_maps",
+    "find_pairs",
+    "image_key",
+    "split_filter",
+]
 
 DEFAULT_NORMAL_DIRS = ("good", "Normal", "ok")
 """Folder names whose maps may have no mask: MVTec AD's ``good``, VisA's ``Normal``, and ``ok`` (in any case)."""
@@ -50,8 +59,11 @@ class ImagePair:
         defect: the map's folder relative to MAPS (``"crack"``; ``"a/b"`` for nested trees); for a map lying
             directly in MAPS, the name of the MAPS folder itself.
         map_path: the map file, ``maps_root / relpath``.
-        mask_path: the mask file under MASKS, or None for a normal image without a mask.
+        mask_path: the mask file under MASKS, or None for a normal image without a mask; for MVTec LOCO, the
+            first of its defect masks.
         in_normal_dir: whether a component of `defect` is one of the normal folder names (in any case).
+        defect_mask_paths: MVTec LOCO only: the image's defect masks, one file per defect (`find_loco_pairs`);
+            its mask is their union. Empty for every other layout.
     """
 
     relpath: str
@@ -60,6 +72,14 @@ class ImagePair:
     map_path: Path
     mask_path: Path | None
     in_normal_dir: bool
+    defect_mask_paths: tuple[Path, ...] = ()
+
+    @property
+    def mask_files(self) -> tuple[Path, ...]:
+        """Every ground-truth file of the image: its defect masks (MVTec LOCO), else its mask, else none."""
+        if self.defect_mask_paths:
+            return self.defect_mask_paths
+        return () if self.mask_path is None else (self.mask_path,)
 
 
 def _is_ignored(name: str) -> bool:
@@ -297,6 +317,97 @@ def _pair(
         raise InputError(
             f"{len(orphans)} mask(s) in {masks_root} have no anomaly map{hint}: {listing(listed)}: add the missing "
             "maps, or remove the masks (MASKS must mirror MAPS)"
+        )
+    return pairs
+
+
+def find_loco_pairs(
+    maps_root: Path,
+    masks_root: Path,
+    normal_dirs: Sequence[str] = DEFAULT_NORMAL_DIRS,
+    anomaly_dirs: Sequence[str] = ANOMALY_TYPES,
+) -> list[ImagePair]:
+    """Pair every anomaly map under `maps_root` with its MVTec LOCO ground truth under `masks_root`.
+
+    LOCO keeps one folder of defect masks per anomalous image, ``MASKS/<type>/<id>/<k>.png`` (one PNG per defect),
+    where other datasets keep one mask file; a map ``MAPS/<type>/<id>.<ext>`` pairs with the folder
+    ``MASKS/<type>/<id>`` by `image_key`. Maps under a normal folder (``good``) have none.
+
+    Args:
+        maps_root: the MAPS folder, mirroring LOCO's ``test`` folder.
+        masks_root: the category's ``ground_truth`` folder.
+        normal_dirs: folder names that hold normal images, matched in any case.
+        anomaly_dirs: the folders anomalous maps may lie in (LOCO's two anomaly types).
+
+    Returns:
+        The pairs sorted by relative path; an anomalous image's `ImagePair.defect_mask_paths` lists its defect
+        masks in name order, and its ``mask_path`` is the first.
+
+    Raises:
+        InputError: a root is missing; no map; a PNG not inside a folder per image; an anomalous map outside
+            `anomaly_dirs` or without its folder of masks; a folder of masks without its map.
+    """
+    maps_root, masks_root = Path(maps_root), Path(masks_root)
+    _check_root(maps_root, "MAPS", "anomaly maps (<type>/<id>.tiff, mirroring MVTec LOCO's test folder)")
+    _check_root(masks_root, "MASKS", "MVTec LOCO ground truth (<type>/<id>/<k>.png, one PNG per defect)")
+    map_files, _ = _walk(maps_root, MAP_EXTENSIONS)
+    if not map_files:
+        raise InputError(
+            f"no anomaly maps found in {maps_root} (looked recursively for {', '.join(MAP_EXTENSIONS)} files): pass "
+            "the folder that mirrors the category's test folder, MAPS/<type>/<id>.<ext>"
+        )
+    maps_by_key = _group_by_key(map_files)
+    _refuse_ambiguous(maps_by_key, maps_root, "map")
+    mask_files, _ = _walk(masks_root, (".png",))
+    folders: dict[str, list[str]] = {}
+    loose = []
+    for relpath in mask_files:
+        parent = PurePosixPath(relpath).parent
+        if len(parent.parts) < 2:
+            loose.append(relpath)
+        folders.setdefault(parent.as_posix(), []).append(relpath)
+    if loose:
+        raise InputError(
+            f"{len(loose)} PNG file(s) in {masks_root} are not in a folder per image ({listing(loose)}): MVTec LOCO "
+            "ground truth is <type>/<id>/<k>.png, one folder per anomalous image with one PNG per defect"
+        )
+    normal = {name.casefold() for name in normal_dirs}
+    anomaly = {name.casefold() for name in anomaly_dirs}
+    root_name = Path(os.path.abspath(maps_root)).name
+    pairs: list[ImagePair] = []
+    missing: list[str] = []
+    outside: list[str] = []
+    for key, (relpath,) in sorted(maps_by_key.items(), key=lambda item: item[1][0]):
+        parent = PurePosixPath(relpath).parent
+        defect = parent.as_posix() if parent.parts else root_name
+        in_normal = any(part.casefold() in normal for part in PurePosixPath(defect).parts)
+        files = folders.get(key)
+        if files is None and not in_normal:
+            missing.append(f"{relpath} (expected {masks_root / key}/<k>.png)")
+            continue
+        if files is not None and defect.casefold() not in anomaly:
+            outside.append(relpath)
+            continue
+        paths = tuple(masks_root / name for name in sorted(files or []))
+        pairs.append(ImagePair(relpath, key, defect, maps_root / relpath, paths[0] if paths else None, in_normal,
+                               paths))  # fmt: skip
+    if outside:
+        raise InputError(
+            f"{len(outside)} anomalous map(s) in {maps_root} are outside MVTec LOCO's anomaly folders "
+            f"({', '.join(anomaly_dirs)}): {listing(outside)}: keep the test folder's layout"
+        )
+    if missing:
+        raise InputError(
+            f"{len(missing)} map(s) in {maps_root} outside the normal folders ({', '.join(normal_dirs)}) have no "
+            f"folder of defect masks: {listing(missing)}: pass the category's ground_truth folder as MASKS"
+        )
+    orphans = sorted(folder for folder in folders if folder not in maps_by_key)
+    if orphans:
+        extensions = "|".join(ext.lstrip(".") for ext in MAP_EXTENSIONS)
+        listed = [f"{folder}/ (expected {maps_root / folder}.<{extensions}>)" for folder in orphans]
+        raise InputError(
+            f"{len(orphans)} folder(s) of defect masks in {masks_root} have no anomaly map: {listing(listed)}: add the "
+            "missing maps (MAPS must mirror the test folder)"
         )
     return pairs
 

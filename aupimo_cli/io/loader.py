@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from .._memory import empty_array
 from ..errors import InputError
 from .discovery import ImagePair
+from .loco import DefectMask, read_defect_masks
 from .readers import IMAGE_EXTENSIONS, read_image_size, read_map, read_mask
 from .resize import resize_bilinear
 
@@ -40,6 +41,8 @@ class LoadedCategory:
             (None without a hook).
         file_digests: each map and mask file read -> (its size in bytes, the SHA-256 of its content), from the
             bytes the readers read.
+        defects: MVTec LOCO only: each image's defects (`loco.DefectMask`), in the order of its
+            `ImagePair.defect_mask_paths`; its mask is their union. Empty lists for every other layout.
     """
 
     pairs: list[ImagePair]
@@ -51,6 +54,7 @@ class LoadedCategory:
     map_buffer: NDArray[np.float32]
     after_map_results: list[Any] = field(default_factory=list)
     file_digests: dict[Path, tuple[int, str]] = field(default_factory=dict)
+    defects: list[list[DefectMask]] = field(default_factory=list)
 
 
 def _format_shape(shape: tuple[int, int]) -> str:
@@ -192,6 +196,7 @@ def load_category(
     max_decoded_bytes: int | None = None,
     after_map: Callable[[int, NDArray[np.float32], NDArray[np.bool_]], Any] | None = None,
     default_shape: tuple[int, int] | None = None,
+    defect_values: Collection[int] | None = None,
 ) -> LoadedCategory:
     """Read every mask and map of a category and resize the maps to full resolution.
 
@@ -211,6 +216,8 @@ def load_category(
             its full resolution (the map is a view of `map_buffer`, which the hook may reorder); what it returns
             is kept in `LoadedCategory.after_map_results`. It may run on several threads at once.
         default_shape: see `target_shapes`.
+        defect_values: for MVTec LOCO pairs (`ImagePair.defect_mask_paths`), the pixel values its
+            ``defects_config.json`` defines, which every defect mask must hold (`loco.read_defect_masks`).
         max_decoded_bytes: passed to every `read_mask` and `read_map`: a file whose header declares more bytes
             than this once decoded is refused before decoding; None: no limit (a header declaring more than its
             file holds is refused whatever the limit).
@@ -233,14 +240,17 @@ def load_category(
     def remember(path: Path, data: bytes) -> None:
         digests[path] = (len(data), hashlib.sha256(data).hexdigest())  # hashlib releases the GIL
 
-    def load_mask(index: int) -> NDArray[np.bool_]:
-        mask_path = masked[index].mask_path
-        assert mask_path is not None
-        return read_mask(mask_path, max_decoded_bytes, on_bytes=remember)
+    def load_mask(index: int) -> tuple[NDArray[np.bool_], list[DefectMask]]:
+        pair = masked[index]
+        if pair.defect_mask_paths:  # MVTec LOCO: the union of the image's defects
+            return read_defect_masks(pair.defect_mask_paths, defect_values, max_decoded_bytes, on_bytes=remember)
+        assert pair.mask_path is not None
+        return read_mask(pair.mask_path, max_decoded_bytes, on_bytes=remember), []
 
-    read_masks = dict(
+    read_ground_truth = dict(
         zip((pair.key for pair in masked), _run_ordered(load_mask, len(masked), workers, None), strict=True)
     )
+    read_masks = {key: mask for key, (mask, _) in read_ground_truth.items()}
     shapes = target_shapes(
         pairs, {key: (mask.shape[0], mask.shape[1]) for key, mask in read_masks.items()}, images_root, default_shape
     )
@@ -288,4 +298,5 @@ def load_category(
         map_buffer=map_buffer,
         after_map_results=[done for _, _, done in loaded],
         file_digests=digests,
+        defects=[read_ground_truth[pair.key][1] if pair.key in read_ground_truth else [] for pair in pairs],
     )

@@ -628,16 +628,13 @@ def _palette_as_indices(data: bytes) -> bytes:
     return data
 
 
-def read_mask(
+def read_mask_values(
     path: Path, max_decoded_bytes: int | None = None, on_bytes: Callable[[Path, bytes], None] | None = None
-) -> NDArray[np.bool_]:
-    """Read one ground-truth mask as stored (``cv2.IMREAD_UNCHANGED``) and binarize it.
+) -> NDArray[Any]:
+    """Read one ground-truth mask's stored values (``cv2.IMREAD_UNCHANGED``), before binarization.
 
-    A pixel is anomalous where any colour channel is nonzero; a 4th (alpha) channel is ignored. This covers
-    0/255 masks, VisA's raw class ids 1..9, 3-channel masks, 8- and 16-bit masks, and palette PNGs, which are
-    read by their raw palette indices (index 0 is normal) rather than by their colours.
-
-    Before decoding, the header is checked as for maps (see `_check_header`).
+    Palette PNGs are read by their raw palette indices (index 0 is normal) rather than by their colours, and a
+    single-channel third axis is dropped. Before decoding, the header is checked as for maps (`_check_header`).
 
     Args:
         path: the mask file (``.png``, ``.tif``/``.tiff`` or ``.bmp``).
@@ -646,12 +643,11 @@ def read_mask(
         on_bytes: as in `read_map`.
 
     Returns:
-        A C-contiguous bool array of shape (H, W), True where the pixel is anomalous.
+        The integer values, (H, W) or (H, W, 3|4).
 
     Raises:
-        InputError: unreadable, corrupt or empty file; unsupported extension; a shape other than (H, W),
-            (H, W, 1), (H, W, 3) or (H, W, 4); a header declaring more than the file holds, or more than
-            `max_decoded_bytes` decoded.
+        InputError: unreadable, corrupt or empty file; unsupported extension; a header declaring more than the
+            file holds, or more than `max_decoded_bytes` decoded.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -665,6 +661,24 @@ def read_mask(
     image = _decode_cv2(_palette_as_indices(data) if suffix == ".png" else data, path, fmt, "mask")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
+    return image
+
+
+def read_mask(
+    path: Path, max_decoded_bytes: int | None = None, on_bytes: Callable[[Path, bytes], None] | None = None
+) -> NDArray[np.bool_]:
+    """Read one ground-truth mask as stored (`read_mask_values`) and binarize it.
+
+    A pixel is anomalous where any colour channel is nonzero; a 4th (alpha) channel is ignored. This covers
+    0/255 masks, VisA's raw class ids 1..9, 3-channel masks, 8- and 16-bit masks, and palette PNGs (by index).
+
+    Returns:
+        A C-contiguous bool array of shape (H, W), True where the pixel is anomalous.
+
+    Raises:
+        InputError: as `read_mask_values`, or a shape other than (H, W), (H, W, 1), (H, W, 3) or (H, W, 4).
+    """
+    image = read_mask_values(path, max_decoded_bytes, on_bytes)
     if image.ndim == 2:
         mask = image != 0
     elif image.ndim == 3 and image.shape[2] in (3, 4):

@@ -9,9 +9,9 @@ scores gives pixel AUROC, every AUPRO limit, AP and F1max. Never sort the pixels
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from ._inputs import MetricInputError, work_dtype
 
 if TYPE_CHECKING:
     from .curves import PixelCurves
+    from .spro import DefectSets
 
 
 def _bounding_box(mask: NDArray[np.bool_]) -> tuple[slice, slice]:
@@ -138,6 +139,8 @@ class PixelPass:
         curve_fpr, curve_pro: the full PRO curve when asked for, else empty.
         curves: the ROC, precision-recall and PRO curves and the score histograms, when asked for
             (``curves=True``), else None.
+        spro: MVTec LOCO's AU-sPRO by evaluation name, at each of the pass's sPRO limits, when defects were
+            given (`spro.DefectSets`); else empty.
     """
 
     auroc: float
@@ -150,6 +153,7 @@ class PixelPass:
     curve_fpr: NDArray[np.float64]
     curve_pro: NDArray[np.float64]
     curves: PixelCurves | None = None
+    spro: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
 
 
 def validate_limits(fpr_limits: Sequence[float]) -> NDArray[np.float64]:
@@ -297,7 +301,13 @@ def _check_classes(total_pos: int, total_neg: int) -> None:
 
 
 def split_pixel_pass(
-    split: SplitScores, fpr_limits: Sequence[float], *, walk: bool = True, curves: bool = False
+    split: SplitScores,
+    fpr_limits: Sequence[float],
+    *,
+    walk: bool = True,
+    curves: bool = False,
+    defects: DefectSets | None = None,
+    spro_limits: Sequence[float] = (),
 ) -> PixelPass:
     """Every pixel metric from the split scores: one merge per image and one walk.
 
@@ -312,10 +322,15 @@ def split_pixel_pass(
     counts, and the histograms of the normal and anomalous scores (`curves.PixelCurves`); the metrics are the
     same bit for bit.
 
+    With `defects` (MVTec LOCO's, and `walk`), the merge also counts each group of images apart, and each of
+    their evaluations gets its AU-sPRO at every `spro_limits` (`spro.spro_areas`) from the same counts: no
+    second sort and no second merge.
+
     Raises:
-        MetricInputError: no anomalous or no normal pixel (when walking), or an FPR limit outside (0, 1].
+        MetricInputError: no anomalous or no normal pixel (when walking), an FPR limit outside (0, 1], or an
+            sPRO evaluation without normal pixels.
     """
-    from ._pixel_kernels import counts_walk, group_anomalous, merge_count
+    from ._pixel_kernels import counts_walk, distinct_index_of, group_anomalous, merge_count
 
     limits = validate_limits(fpr_limits)
     total_pos = sum(values.size for values in split.anomalous)
@@ -351,25 +366,48 @@ def split_pixel_pass(
             num_regions += regions
             pos_at += values.size
     order = np.argsort(pos_scores, kind="stable")
-    distinct, num_positive, pro_weight = group_anomalous(pos_scores[order], pos_weights[order])
-    del order, pos_scores, pos_weights
+    sorted_scores = pos_scores[order]
+    distinct, num_positive, pro_weight = group_anomalous(sorted_scores, pos_weights[order])
+    # sPRO finds each defect pixel's place among the distinct scores from this one sort.
+    distinct_index = distinct_index_of(sorted_scores, order) if defects is not None else None
+    del order, pos_scores, pos_weights, sorted_scores
+    # Each group of images (sPRO's evaluations pool some of them) is counted apart; one group otherwise.
+    image_group = defects.image_group if defects is not None else np.zeros(len(split.normal), dtype=np.int64)
+    num_groups = defects.num_groups if defects is not None else 1
 
     def count(indices: list[int]) -> tuple[NDArray[np.int64], NDArray[np.int64], Moments]:
-        between = np.zeros(distinct.size + 1, dtype=np.int64)
-        tied = np.zeros(distinct.size, dtype=np.int64)
+        between = np.zeros((num_groups, distinct.size + 1), dtype=np.int64)
+        tied = np.zeros((num_groups, distinct.size), dtype=np.int64)
         for index in indices:
-            merge_count(split.normal[index], distinct, between, tied)
+            group = image_group[index]
+            merge_count(split.normal[index], distinct, between[group], tied[group])
         return between, tied, normal_moments_of(indices)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         parts = list(pool.map(count, halves))
-    between = parts[0][0] + parts[1][0]
-    tied = parts[0][1] + parts[1][1]
-    normal_moments = parts[0][2].merge(parts[1][2])
+    (group_between, group_tied, first_moments), (second_between, second_tied, second_moments) = parts
+    group_between += second_between
+    group_tied += second_tied
+    del parts, second_between, second_tied
+    between = group_between[0] if num_groups == 1 else group_between.sum(axis=0)
+    tied = group_tied[0] if num_groups == 1 else group_tied.sum(axis=0)
+    normal_moments = first_moments.merge(second_moments)
     twice_auc, areas, average_precision, f1_max, f1_threshold = counts_walk(
         between, tied, num_positive, pro_weight, distinct, float(num_regions), limits
     )
     auroc = float(twice_auc) / (2.0 * float(total_pos) * float(total_neg))
+    spro_values: dict[str, NDArray[np.float64]] = {}
+    if defects is not None:
+        from .spro import spro_areas
+
+        assert distinct_index is not None
+        anomalous_offsets = np.zeros(len(split.anomalous) + 1, dtype=np.int64)
+        np.cumsum([values.size for values in split.anomalous], out=anomalous_offsets[1:])
+        spro_values = spro_areas(
+            defects, anomalous_offsets, distinct_index, group_between, group_tied, validate_limits(spro_limits)
+        )
+        del distinct_index
+    del group_between, group_tied
     pixel_curves = None
     if curves:
         from .curves import PixelCurves, pixel_histograms
@@ -403,6 +441,7 @@ def split_pixel_pass(
         empty,
         empty,
         pixel_curves,
+        spro_values,
     )
 
 

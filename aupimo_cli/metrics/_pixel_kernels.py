@@ -189,13 +189,7 @@ def counts_walk(
     num_pos = 0
     for j in range(size):
         num_pos += num_positive[j]
-    num_limits = fpr_limits.shape[0]
-    areas = np.zeros(num_limits, dtype=np.float64)
-    done = np.zeros(num_limits, dtype=np.bool_)
     twice_auc = np.int64(0)
-    pro_sum = 0.0
-    x_prev = 0.0
-    y_prev = 0.0
     average_precision = 0.0
     f1_best = -1.0
     f1_threshold = 0.0
@@ -211,16 +205,9 @@ def counts_walk(
         if f1 >= f1_best:
             f1_best = f1
             f1_threshold = np.float64(distinct[j])
-        x_above = min(above / num_neg, 1.0)
-        _add_segment(x_prev, y_prev, x_above, y_prev, fpr_limits, areas, done)
-        pro_sum += pro_weight[j]
-        x = min(at_or_above / num_neg, 1.0)
-        y = min(pro_sum / num_regions, 1.0)
-        _add_segment(x_above, y_prev, x, y, fpr_limits, areas, done)
-        x_prev = x
-        y_prev = y
         above = at_or_above + int(between[j])
-    _add_segment(x_prev, y_prev, 1.0, y_prev, fpr_limits, areas, done)
+    # The PRO areas walk the same points again (M steps, against the merge's pixels): one walk serves sPRO too.
+    areas = overlap_areas(between, tied, pro_weight, num_regions, fpr_limits)
     return twice_auc, areas, average_precision, f1_best, f1_threshold
 
 
@@ -353,3 +340,111 @@ def merge_count(
             tied[j] += 1
         else:
             between[j] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def distinct_index_of(sorted_scores: NDArray[Any], order: NDArray[np.int64]) -> NDArray[np.int64]:
+    """For each anomalous pixel, the index of its score among the distinct anomalous scores (`group_anomalous`).
+
+    Args:
+        sorted_scores: (P,) the anomalous scores sorted ascending; order: (P,) the permutation that sorted them
+            (``sorted_scores = scores[order]``).
+
+    Returns:
+        (P,) int64, in the pixels' original order.
+    """
+    size = sorted_scores.shape[0]
+    index = np.empty(size, dtype=np.int64)
+    j = -1
+    for k in range(size):
+        if k == 0 or sorted_scores[k] != sorted_scores[k - 1]:
+            j += 1
+        index[order[k]] = j
+    return index
+
+
+@numba.njit(cache=True, nogil=True)
+def saturated_overlap_weights(
+    distinct_index: NDArray[np.int64],
+    defect_offsets: NDArray[np.int64],
+    defect_pixels: NDArray[np.int64],
+    saturation: NDArray[np.int64],
+    num_distinct: int,
+) -> NDArray[np.float64]:
+    """How much the sum of every defect's saturated overlap, sum_d min(overlap_d(t), s_d) / s_d, grows at each
+    distinct anomalous score t (MVTec LOCO's sPRO, times the number of defects).
+
+    Lowering the threshold to a defect's next pixel adds 1 / s_d to its term until s_d of its pixels are in, and
+    nothing after: so only its s_d highest-scoring pixels count (a partial selection, never a full sort; ties
+    at the cut give the same sum whichever of them is taken).
+
+    Args:
+        distinct_index: (P,) each anomalous pixel's distinct-score index (`distinct_index_of`).
+        defect_offsets: (D + 1,) defect d's pixels are ``defect_pixels[defect_offsets[d]:defect_offsets[d + 1]]``.
+        defect_pixels: indices into the anomalous pixels (a pixel in two overlapping defects is listed twice).
+        saturation: (D,) each defect's saturation area s_d >= 1, in pixels.
+        num_distinct: M, the number of distinct anomalous scores.
+
+    Returns:
+        (M,) float64 weights, aligned with the distinct scores (ascending).
+    """
+    weights = np.zeros(num_distinct, dtype=np.float64)
+    for d in range(saturation.shape[0]):
+        start, stop = defect_offsets[d], defect_offsets[d + 1]
+        indices = distinct_index[defect_pixels[start:stop]]
+        share = 1.0 / saturation[d]
+        keep = saturation[d]
+        if keep < stop - start:
+            # The s_d largest indices: those at or above the (size - s_d)-th smallest.
+            indices = np.partition(indices, indices.shape[0] - keep)[indices.shape[0] - keep :]
+        for j in indices:
+            weights[j] += share
+    return weights
+
+
+@numba.njit(cache=True, nogil=True)
+def overlap_areas(
+    between: NDArray[np.int64],
+    tied: NDArray[np.int64],
+    weights: NDArray[np.float64],
+    denominator: float,
+    fpr_limits: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """The areas under an overlap curve (y = cumulative `weights` / `denominator`, clipped at 1) against the FPR,
+    up to each limit: the PRO part of `counts_walk`, for other normal counts and weights (sPRO).
+
+    Args:
+        between, tied: (M + 1,) and (M,) normal scores between and at the distinct anomalous scores
+            (`merge_count`), of the images the curve pools.
+        weights: (M,) how much the numerator grows at each distinct score.
+        denominator: the numerator's value at full overlap (the number of defects).
+        fpr_limits: FPR limits, each in (0, 1].
+
+    Returns:
+        The un-normalized areas up to each limit (divide by the limit).
+    """
+    size = weights.shape[0]
+    num_neg = 0
+    for j in range(size + 1):
+        num_neg += between[j]
+    for j in range(size):
+        num_neg += tied[j]
+    areas = np.zeros(fpr_limits.shape[0], dtype=np.float64)
+    done = np.zeros(fpr_limits.shape[0], dtype=np.bool_)
+    total = 0.0
+    x_prev = 0.0
+    y_prev = 0.0
+    above = int(between[size])
+    for j in range(size - 1, -1, -1):
+        at_or_above = above + int(tied[j])
+        x_above = min(above / num_neg, 1.0)
+        _add_segment(x_prev, y_prev, x_above, y_prev, fpr_limits, areas, done)
+        total += weights[j]
+        x = min(at_or_above / num_neg, 1.0)
+        y = min(total / denominator, 1.0)
+        _add_segment(x_above, y_prev, x, y, fpr_limits, areas, done)
+        x_prev = x
+        y_prev = y
+        above = at_or_above + int(between[j])
+    _add_segment(x_prev, y_prev, 1.0, y_prev, fpr_limits, areas, done)
+    return areas

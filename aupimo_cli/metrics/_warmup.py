@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 
-def warm_kernels(dtype: Any = np.float32, *, bootstrap: bool = True) -> None:
+def warm_kernels(dtype: Any = np.float32, *, bootstrap: bool = True, spro: bool = True) -> None:
     """Call every kernel the command line uses once, on tiny arrays of the types it will pass; the bootstrap's
-    only with `bootstrap` (the background warm-up of every run leaves them out: most runs do not use them)."""
+    only with `bootstrap`, sPRO's only with `spro` (the background warm-up of every run leaves them out: most runs
+    use neither)."""
     from ._bootstrap_kernels import counts_at_or_above, precision_steps, pro_at_steps, sweep_columns
     from ._pimo_kernels import add_fpr_from_histograms, add_to_histogram, masked_counts_at_or_above
     from ._pixel_kernels import (
@@ -52,6 +53,12 @@ def warm_kernels(dtype: Any = np.float32, *, bootstrap: bool = True) -> None:
     curves.roc(), curves.pr(), curves.pro(0.3)
     if bootstrap:
         _warm_bootstrap(sweep_columns, pro_at_steps, counts_at_or_above, precision_steps)
+    if spro:
+        from ._pixel_kernels import distinct_index_of, saturated_overlap_weights
+
+        index = distinct_index_of(np.sort(values[num_normal:]), np.arange(8 - num_normal, dtype=np.int64))
+        saturated_overlap_weights(index, np.array([0, 2], dtype=np.int64), np.array([0, 1], dtype=np.int64),
+                                  np.array([1], dtype=np.int64), distinct.size)  # fmt: skip
 
 
 def _warm_bootstrap(sweep_columns: Any, pro_at_steps: Any, counts_at_or_above: Any, precision_steps: Any) -> None:
@@ -78,7 +85,7 @@ def _warm_bootstrap(sweep_columns: Any, pro_at_steps: Any, counts_at_or_above: A
 def _warm_quietly() -> None:
     # Only a head start: a kernel that fails here fails again, reported, where the metrics call it.
     with contextlib.suppress(Exception):
-        warm_kernels(bootstrap=False)
+        warm_kernels(bootstrap=False, spro=False)
 
 
 def warm_kernels_in_background() -> threading.Thread:

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from .distribution import SCORE_STATISTICS_KEYS, statistics_from_moments
 from .pro import DEFAULT_FPR_LIMITS, aupro_key, percent_suffix
+from .spro import DEFAULT_SPRO_LIMITS, SPRO_EVALUATIONS, spro_key
 
 if TYPE_CHECKING:
     from ._pass import PixelPass, SplitScores
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 
 KeyParams = Mapping[str, Any]
 """The option values some metrics' keys and files depend on: ``aupro_limits`` (one ``aupro_<pct>`` per limit),
-``oracle_rates`` (one ``pg_<nn>``... per rate), ``bootstrap`` and ``bootstrap_pixel_ap`` (the intervals' keys);
+``oracle_rates`` (one ``pg_<nn>``... per rate), ``bootstrap`` and ``bootstrap_pixel_ap`` (the intervals' keys),
+``spro_limits`` (the sPRO keys of each limit; none unless the data has MVTec LOCO's per-defect ground truth);
 `key_params` makes one."""
 
 PIXEL_PASS = "pixel"
@@ -74,6 +76,7 @@ class PassResults:
         operating: the operating points' headline values by summary key, when thresholds were given.
         oracle_rates: the rates n of the test-set PGn, PBn and FRR at FAR.
         ci_level: the level of the confidence intervals (DeLong's and the bootstrap's).
+        spro_limits: the sPRO limits the pixel pass integrated (MVTec LOCO only), in order.
     """
 
     image_scores: NDArray[np.float64]
@@ -84,6 +87,7 @@ class PassResults:
     operating: Mapping[str, float | None] | None = None
     oracle_rates: tuple[float, ...] = ()
     ci_level: float = 0.95
+    spro_limits: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,8 @@ class Metric:
         needs_normal_images: whether it is undefined without normal images.
         needs_thresholds: whether it needs thresholds (``--thresholds`` or a validation set); such a metric is
             computed whenever thresholds are given, and never by default without them.
+        needs_defects: whether it needs MVTec LOCO's ground truth (one mask per defect and the saturation of each
+            defect type); such a metric is computed whenever the data has it, and never without it.
         key_titles: a short title per key, for tables (``AUPRO@5%``); the key itself when absent.
         owns: whether a summary key belongs to it (the AUPRO limits are open-ended).
         bootstrapped: the keys that get a bootstrap interval (``<key>_ci_low``, ``<key>_ci_high``), given the
@@ -240,6 +246,7 @@ class Metric:
     higher_is_better: bool = True
     needs_normal_images: bool = False
     needs_thresholds: bool = False
+    needs_defects: bool = False
     key_titles: Callable[[str], str | None] = field(default=lambda key: None)
     owns: Callable[[str], bool] | None = None
     bootstrapped: Callable[[KeyParams], tuple[str, ...]] = field(default=lambda params: ())
@@ -260,15 +267,18 @@ def key_params(
     *,
     bootstrap: bool = False,
     bootstrap_pixel_ap: bool = False,
+    spro_limits: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The `KeyParams` of these option values (the defaults by default): with `bootstrap`, the summary gets the
-    intervals' keys (and pixel AP's and F1max's with `bootstrap_pixel_ap`)."""
+    intervals' keys (and pixel AP's and F1max's with `bootstrap_pixel_ap`); with `spro_limits` (MVTec LOCO), the
+    sPRO keys of each limit."""
     rates = DEFAULT_ORACLE_RATES if oracle_rates is None else oracle_rates
     return {
         "aupro_limits": tuple(aupro_limits),
         "oracle_rates": tuple(rates),
         "bootstrap": bootstrap,
         "bootstrap_pixel_ap": bootstrap_pixel_ap,
+        "spro_limits": tuple(spro_limits),
     }
 
 
@@ -321,6 +331,37 @@ def _aupro_values(results: PassResults) -> dict[str, float | None]:
         return {aupro_key(limit): None for limit in results.aupro_limits}
     aupros = results.pixel.aupros
     return {aupro_key(limit): float(value) for limit, value in zip(results.aupro_limits, aupros, strict=True)}
+
+
+_SPRO_KEY = re.compile(r"^spro_(?:(logical|structural)_)?(\d+(?:p\d+)?)$")
+
+
+def spro_keys(limits: Sequence[float]) -> tuple[str, ...]:
+    """Per sPRO limit: the headline ``spro_<pct>`` (the mean of the evaluations), then each evaluation's."""
+    return tuple(spro_key(limit, evaluation) for limit in limits for evaluation in (None, *SPRO_EVALUATIONS))
+
+
+def _spro_values(results: PassResults) -> dict[str, float | None]:
+    values: dict[str, float | None] = dict.fromkeys(spro_keys(results.spro_limits))
+    if results.pixel is None or not results.pixel.spro:
+        return values
+    for index, limit in enumerate(results.spro_limits):
+        each = [float(results.pixel.spro[evaluation][index]) for evaluation in SPRO_EVALUATIONS]
+        for evaluation, value in zip(SPRO_EVALUATIONS, each, strict=True):
+            values[spro_key(limit, evaluation)] = None if np.isnan(value) else value
+        # The official headline: the mean of the logical and the structural evaluation (both needed).
+        values[spro_key(limit)] = None if any(np.isnan(each)) else float(np.mean(each))
+    return values
+
+
+def spro_title(key: str) -> str | None:
+    """``spro_05`` -> ``sPRO@5%``, ``spro_logical_05`` -> ``sPRO@5% logical``; None for other keys."""
+    match = _SPRO_KEY.match(key)
+    if match is None:
+        return None
+    percent = match.group(2)
+    title = "sPRO@" + (percent.replace("p", ".") if "p" in percent else str(int(percent))) + "%"
+    return title + (f" {match.group(1)}" if match.group(1) else "")
 
 
 AUPIMO_STATISTICS = ("aupimo_mean", "aupimo_std", "aupimo_q1", "aupimo_median", "aupimo_q3")
@@ -490,6 +531,34 @@ REGISTRY: tuple[Metric, ...] = (
                 replicating.results.aupro_limits, _pixel_replicates(replicating).aupros, strict=True
             )
         },
+    ),
+    Metric(
+        name="spro",
+        title="sPRO",
+        description="MVTec LOCO's AU-sPRO up to each --spro-limits FPR (one mask per defect, saturated), exact: "
+        "logical and structural anomalies each with the good images, and their mean (the headline)",
+        passes=frozenset({PIXEL_PASS}),
+        keys=lambda params: spro_keys(params.get("spro_limits", ())),
+        values=_spro_values,
+        files=lambda params: tuple(
+            ResultFile(
+                f"{spro_key(limit)}.json",
+                {
+                    "value": spro_key(limit),
+                    **{evaluation: spro_key(limit, evaluation) for evaluation in SPRO_EVALUATIONS},
+                },
+            )
+            for limit in params.get("spro_limits", ())
+        ),
+        compared=lambda key: bool((match := _SPRO_KEY.match(key)) and match.group(1) is None),
+        parameters=(
+            Parameter(
+                "limits", "spro_limits", "--spro-limits", DEFAULT_SPRO_LIMITS, "FPR limits of the sPRO integrals"
+            ),
+        ),
+        needs_defects=True,
+        key_titles=spro_title,
+        owns=lambda key: bool(_SPRO_KEY.match(key)),
     ),
     Metric(
         name="aupimo",
@@ -674,9 +743,12 @@ REGISTRY: tuple[Metric, ...] = (
 METRICS: dict[str, Metric] = {metric.name: metric for metric in REGISTRY}
 """The registry by name."""
 
-DEFAULT_METRICS: tuple[str, ...] = tuple(metric.name for metric in REGISTRY if not metric.needs_thresholds)
+DEFAULT_METRICS: tuple[str, ...] = tuple(
+    metric.name for metric in REGISTRY if not metric.needs_thresholds and not metric.needs_defects
+)
 """What ``--metrics`` computes by default: every registered metric but those that need thresholds, which are
-added whenever thresholds are given."""
+added whenever thresholds are given, and those that need MVTec LOCO's per-defect ground truth, which are added
+whenever the data has it."""
 
 RANKING_KEY = "aupimo_mean"
 """The summary key `compare` ranks models by (mean AUPIMO, as the AUPIMO paper does)."""
@@ -732,13 +804,23 @@ def key_title(key: str) -> str:
 
 
 def compared_keys(keys: Sequence[str]) -> list[str]:
-    """The summary keys among `keys` that `compare` shows, in registry order (AUPRO's largest limit first)."""
+    """The summary keys among `keys` that `compare` shows, in registry order (AUPRO's and sPRO's largest limit
+    first)."""
     present = set(keys)
     ordered: list[str] = []
     for metric in REGISTRY:
         mine = [key for key in present if metric.owns_key(key) and metric.compared(key)]
-        ordered += sorted(mine, key=lambda key: -aupro_percent(key) if _AUPRO_KEY.match(key) else 0.0)
+        ordered += sorted(mine, key=lambda key: (-_limit_percent(key), key))
     return ordered
+
+
+def _limit_percent(key: str) -> float:
+    """The FPR limit in percent of an AUPRO or sPRO key (0 for other keys), to list the largest limit first."""
+    if _AUPRO_KEY.match(key):
+        return aupro_percent(key)
+    if match := _SPRO_KEY.match(key):
+        return float(match.group(2).replace("p", "."))
+    return 0.0
 
 
 def unknown_metrics(names: Sequence[str]) -> list[str]:

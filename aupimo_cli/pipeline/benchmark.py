@@ -23,14 +23,22 @@ import numpy as np
 
 from ..compare.read import MEAN_CATEGORY, is_mean_row
 from ..errors import InputError, listing
-from ..io.discovery import find_pairs, split_filter
+from ..io.discovery import split_filter
 from ..io.readers import read_image_size
 from ..metrics.registry import DELONG_KEYS, interval_of
 from ..report.manifest import MANIFEST_FILE, Ownership, manifest_record, ownership, refuse_unsafe_target
 from .calibrate import ThresholdPolicy, Thresholds, calibrate_folders, common_mask_shape, refuse_overlap
-from .evaluate import EvaluateOptions, evaluate_category, input_fingerprint, summary_keys, write_evaluation
+from .evaluate import (
+    EvaluateOptions,
+    evaluate_category,
+    find_category_pairs,
+    input_fingerprint,
+    summary_keys,
+    with_loco_defects,
+    write_evaluation,
+)
 
-LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw", "mvtec-ad2")
+LAYOUTS: tuple[str, ...] = ("mvtec", "visa", "visa-raw", "mvtec-ad2", "mvtec-loco")
 # Summary columns that are counts: summed in the dataset's mean row.
 COUNT_KEYS = ("num_images", "num_normal", "num_anomalous")
 # Summary columns left empty in the mean row: they are not comparable across categories.
@@ -53,13 +61,15 @@ BYTES_PER_PIXEL = 7
 
 @dataclass(frozen=True)
 class CategoryJob:
-    """Where one category's inputs are, for a given layout."""
+    """Where one category's inputs are, for a given layout; `loco`: its ground truth must be MVTec LOCO's (one
+    mask per defect, ``defects_config.json`` beside it), which every layout detects anyway."""
 
     name: str
     maps_root: Path
     masks_root: Path
     images_root: Path | None
     split_csv: Path | None = None
+    loco: bool = False
 
     def keep(self) -> Callable[[str], bool] | None:
         """The filter of image keys for `find_pairs` (VisA's test split), or None for every image."""
@@ -160,12 +170,15 @@ def _job(maps_root: Path, dataset_root: Path, layout: str, name: str) -> Categor
             dataset_root / name / "test_public" / "ground_truth",
             dataset_root / name / "test_public",
         )
-    if layout in ("mvtec", "visa"):
+    if layout in ("mvtec", "visa", "mvtec-loco"):
+        # MVTec LOCO: <category>/test/{good,logical_anomalies,structural_anomalies}/<id>.png, the ground truth as
+        # <category>/ground_truth/<type>/<id>/<k>.png and <category>/defects_config.json.
         return CategoryJob(
             name,
             maps_root / name / "test",
             dataset_root / name / "ground_truth",
             dataset_root / name / "test",
+            loco=layout == "mvtec-loco",
         )
     return CategoryJob(
         name,
@@ -189,7 +202,7 @@ def find_categories(
     for root, what in ((maps_root, "MAPS_ROOT"), (dataset_root, "DATASET_ROOT")):
         if not root.is_dir():
             raise InputError(f"{what} {root} is not a folder.")
-    marker = {"mvtec": ("test",), "visa": ("test",), "mvtec-ad2": ("test_public",)}.get(layout, ("Data", "Images"))
+    marker = {"mvtec-ad2": ("test_public",), "visa-raw": ("Data", "Images")}.get(layout, ("test",))
     if categories:
         names = sorted(set(categories))
     else:
@@ -202,6 +215,7 @@ def find_categories(
         expected = {
             "visa-raw": "<category>/Data/Images/...",
             "mvtec-ad2": "<object>/test_public/{good,bad}/<name>.<ext>",
+            "mvtec-loco": "<category>/test/{good,logical_anomalies,structural_anomalies}/<id>.<ext>",
         }.get(layout, "<category>/test/<defect>/<name>.<ext>")
         raise InputError(
             f"no category found in {maps_root} for layout {layout}: expected folders {expected} "
@@ -237,9 +251,10 @@ def run_category(
         thresholds = None if source is None else source.thresholds_for(job, max_memory_bytes)
         if thresholds is not None:
             options = dataclasses.replace(options, thresholds=thresholds)
+        options = with_loco_defects(options, job.masks_root, required=job.loco)
         if folder.exists() and not overwrite:
             stored = _stored_provenance(folder)
-            pairs = find_pairs(job.maps_root, job.masks_root, options.normal_dirs, keep=job.keep())
+            pairs = find_category_pairs(job.maps_root, job.masks_root, options, job.keep())
             fingerprint, _ = input_fingerprint(job.maps_root, job.masks_root, pairs)
             if (
                 stored is not None
@@ -273,7 +288,9 @@ def run_category(
 def estimate_category_bytes(job: CategoryJob, options: EvaluateOptions) -> int:
     """Peak memory of evaluating `job`, estimated from the number of maps and one mask's header size."""
     try:
-        pairs = find_pairs(job.maps_root, job.masks_root, options.normal_dirs, keep=job.keep())
+        pairs = find_category_pairs(
+            job.maps_root, job.masks_root, with_loco_defects(options, job.masks_root), job.keep()
+        )
         mask = next(pair.mask_path for pair in pairs if pair.mask_path is not None)
         height, width = read_image_size(mask)
     except (InputError, StopIteration):
@@ -361,13 +378,20 @@ def dataset_rows(
 
     Columns: the per-category summary keys in order, then ``error``.
     """
-    keys = [*summary_keys(options.key_params()), "error"]
+    summaries = {name: json.loads((out / name / "summary.json").read_text(encoding="utf-8")) for name in categories}
+    params = options.key_params()
+    # MVTec LOCO's categories (detected per category) add the sPRO keys of the options' limits.
+    loco_params = {**params, "spro_limits": options.spro_limits}
+    present = {key for summary in summaries.values() for key in summary}
+    if any(key in present for key in set(summary_keys(loco_params)) - set(summary_keys(params))):
+        params = loco_params
+    keys = [*summary_keys(params), "error"]
     rows = []
     for name in sorted({*categories, *failed}):
         row: dict[str, Any] = dict.fromkeys(keys)
         row["category"] = name
         if name in categories:
-            summary = json.loads((out / name / "summary.json").read_text(encoding="utf-8"))
+            summary = summaries[name]
             row.update({key: summary.get(key) for key in keys if key not in ("category", "error")})
         else:
             row["error"] = failed[name]

@@ -22,7 +22,9 @@ from typing import Any
 from ..compare.consistency import summary_disagreements
 from ..compare.read import is_mean_row
 from ..errors import InputError
+from ..io.loco import DefectsConfig
 from ..metrics.registry import DEFAULT_ORACLE_RATES, PER_IMAGE_AUPIMO
+from ..metrics.spro import DEFAULT_SPRO_LIMITS
 from ..report.manifest import PROVENANCE_FILE, read_manifest
 from .calibrate import Thresholds
 from .evaluate import EvaluateOptions, evaluate_category, write_evaluation
@@ -77,6 +79,7 @@ def _options(provenance: dict[str, Any], path: Path) -> EvaluateOptions:
         stored = provenance["options"]
         # Results of version 0.2.0 have no oracle rates (nor the metric) and no thresholds.
         thresholds = stored.get("thresholds")
+        defects = stored.get("defects_config")
         return EvaluateOptions(
             metrics=tuple(stored["metrics"]),
             aupro_limits=tuple(stored["aupro_limits"]),
@@ -92,6 +95,9 @@ def _options(provenance: dict[str, Any], path: Path) -> EvaluateOptions:
             ci_level=float(stored.get("ci_level", 0.95)),
             seed=int(stored.get("seed", 0)),
             bootstrap_pixel_ap=bool(stored.get("bootstrap_pixel_ap", False)),
+            # MVTec LOCO's results record the sPRO limits and the defect types they were computed with.
+            spro_limits=tuple(stored.get("spro_limits", DEFAULT_SPRO_LIMITS)),
+            defects=None if defects is None else DefectsConfig.from_json(defects, f"{path} (defects_config)"),
         )
     except (KeyError, TypeError, IndexError) as error:
         raise InputError(f"{path} has no complete 'options' record ({error}): it was not written by aupimo") from None

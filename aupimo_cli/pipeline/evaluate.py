@@ -22,8 +22,16 @@ from numpy.typing import NDArray
 
 from .. import __version__
 from ..errors import InputError
-from ..io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_pairs, split_filter
+from ..io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_loco_pairs, find_pairs, split_filter
 from ..io.loader import LoadedCategory, load_category
+from ..io.loco import (
+    ANOMALY_TYPES,
+    DEFECTS_CONFIG_FILE,
+    DefectsConfig,
+    defects_config_beside,
+    is_loco_ground_truth,
+    read_defects_config,
+)
 from ..metrics._inputs import MetricInputError
 from ..metrics.bootstrap import Resampling, percentile_interval
 from ..metrics.pimo import DEFAULT_FPR_BOUNDS, DEFAULT_NUM_THRESHOLDS, AUPIMOResult
@@ -47,6 +55,7 @@ from ..metrics.registry import (
     unknown_metrics,
     uses_option,
 )
+from ..metrics.spro import DEFAULT_SPRO_LIMITS, SPRO_EVALUATIONS, DefectSets, saturation_area, spro_key
 from ..report.atomic import staged_folder
 from ..report.manifest import PROVENANCE_FILE, list_files, manifest_record
 from ..report.writers import (
@@ -100,6 +109,8 @@ class EvaluateOptions:
     ci_level: float = 0.95
     seed: int = 0
     bootstrap_pixel_ap: bool = False
+    spro_limits: tuple[float, ...] = DEFAULT_SPRO_LIMITS
+    defects: DefectsConfig | None = None
 
     def __post_init__(self) -> None:
         unknown = unknown_metrics(self.metrics)
@@ -119,6 +130,20 @@ class EvaluateOptions:
                 metric.name for metric in REGISTRY if metric.needs_thresholds and metric.name not in self.metrics
             ]
             object.__setattr__(self, "metrics", (*self.metrics, *missing))
+        needing = [name for name in self.metrics if METRICS[name].needs_defects]
+        if self.defects is None and needing:
+            raise InputError(
+                f"--metrics {','.join(needing)} needs MVTec LOCO's ground truth (MASKS/<type>/<id>/<k>.png, one mask "
+                f"per defect, and {DEFECTS_CONFIG_FILE}): evaluate a LOCO category, or leave it out of --metrics"
+            )
+        if self.defects is not None:
+            # MVTec LOCO's ground truth: the metrics that need it are computed too.
+            missing = [metric.name for metric in REGISTRY if metric.needs_defects and metric.name not in self.metrics]
+            object.__setattr__(self, "metrics", (*self.metrics, *missing))
+        if not all(0 < limit <= 1 for limit in self.spro_limits) or not self.spro_limits:
+            raise InputError(f"--spro-limits: every FPR limit must be in (0, 1], got {list(self.spro_limits)}.")
+        if len(set(map(spro_key, self.spro_limits))) != len(self.spro_limits):
+            raise InputError(f"--spro-limits: limits must be distinct, got {list(self.spro_limits)}.")
         if not self.oracle_rates or not all(0 < rate < 1 for rate in self.oracle_rates):
             raise InputError(f"--oracle-rates: every rate must be in (0, 1), got {list(self.oracle_rates)}.")
         if not all(0 < limit <= 1 for limit in self.aupro_limits) or not self.aupro_limits:
@@ -138,6 +163,11 @@ class EvaluateOptions:
             raise InputError("--bootstrap-pixel-ap goes with --bootstrap B (the number of replicates, e.g. 1000).")
 
     def to_json(self) -> dict[str, Any]:
+        loco = (
+            {}
+            if self.defects is None
+            else {"spro_limits": list(self.spro_limits), "defects_config": self.defects.to_json()}
+        )
         return {
             "metrics": list(self.metrics),
             "aupro_limits": list(self.aupro_limits),
@@ -151,6 +181,8 @@ class EvaluateOptions:
             "bootstrap": self.bootstrap,
             "seed": self.seed,
             "bootstrap_pixel_ap": self.bootstrap_pixel_ap,
+            # Only MVTec LOCO's results record its options: every other folder's provenance stays as it was.
+            **loco,
         }
 
     def key_params(self) -> dict[str, Any]:
@@ -160,6 +192,9 @@ class EvaluateOptions:
             self.oracle_rates,
             bootstrap=self.bootstrap > 0,
             bootstrap_pixel_ap=self.bootstrap_pixel_ap,
+            spro_limits=self.spro_limits
+            if self.defects is not None and uses_option(self.metrics, "spro_limits")
+            else (),
         )
 
     def resampling(self) -> Resampling | None:
@@ -264,11 +299,7 @@ def input_fingerprint(
     """
     known = known or {}
     files = [("maps/" + pair.map_path.relative_to(maps_root).as_posix(), pair.map_path) for pair in pairs]
-    files += [
-        ("masks/" + pair.mask_path.relative_to(masks_root).as_posix(), pair.mask_path)
-        for pair in pairs
-        if pair.mask_path is not None
-    ]
+    files += [("masks/" + path.relative_to(masks_root).as_posix(), path) for pair in pairs for path in pair.mask_files]
     files.sort()
     missing = [path for _, path in files if path not in known]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -315,6 +346,72 @@ def operating_files(operating: OperatingPoints, thresholds: Thresholds, summary:
         "per_defect.md": per_defect_markdown(operating.per_defect, thresholds),
         "thresholds.json": json_text(thresholds.to_json()),
     }
+
+
+def with_loco_defects(
+    options: EvaluateOptions, masks_root: Path, defects_config: Path | None = None, *, required: bool = False
+) -> EvaluateOptions:
+    """The options with MVTec LOCO's defect types when `masks_root` holds LOCO's ground truth (one folder of
+    defect masks per anomalous image, `loco.is_loco_ground_truth`), read from `defects_config` or else from the
+    category's ``defects_config.json`` beside the ground-truth folder; the options unchanged otherwise.
+
+    Raises:
+        InputError: the config is missing or invalid; or, with `required` (``--layout mvtec-loco``), the masks are
+            not LOCO's.
+    """
+    if defects_config is None and not is_loco_ground_truth(masks_root):
+        if required:
+            raise InputError(
+                f"{masks_root} does not hold MVTec LOCO ground truth (<type>/<id>/<k>.png, one folder of defect masks "
+                "per anomalous image): pass the category's ground_truth folder, or choose another --layout"
+            )
+        return options
+    path = defects_config if defects_config is not None else defects_config_beside(masks_root)
+    return dataclasses.replace(options, defects=read_defects_config(path))
+
+
+def find_category_pairs(
+    maps_root: Path, masks_root: Path, options: EvaluateOptions, keep: Callable[[str], bool] | None = None
+) -> list[ImagePair]:
+    """The category's images: `find_loco_pairs` for MVTec LOCO's ground truth (options with defect types), else
+    `find_pairs` (with the split filter `keep`)."""
+    if options.defects is not None:
+        return find_loco_pairs(maps_root, masks_root, options.normal_dirs)
+    return find_pairs(maps_root, masks_root, options.normal_dirs, keep=keep)
+
+
+def defect_sets(loaded: LoadedCategory, defects_config: DefectsConfig) -> DefectSets:
+    """MVTec LOCO's defects for sPRO: each defect's pixels and saturation area (``defects_config.json``), the good
+    images in group 0 and each anomaly folder's (`loco.ANOMALY_TYPES`) in its own, each evaluated with the good.
+
+    Raises:
+        InputError: a defect whose saturation area rounds down to 0 pixels.
+    """
+    types = defects_config.by_pixel_value
+    folders = [name.casefold() for name in ANOMALY_TYPES]
+    image: list[int] = []
+    positions: list[NDArray[np.int64]] = []
+    saturation: list[int] = []
+    groups = np.zeros(len(loaded.pairs), dtype=np.int64)
+    for index, (pair, defects) in enumerate(zip(loaded.pairs, loaded.defects, strict=True)):
+        if defects:
+            groups[index] = 1 + folders.index(pair.defect.casefold())
+        for defect in defects:
+            kind = types[defect.pixel_value]
+            area = saturation_area(defect.area, kind.saturation_threshold, kind.relative)
+            if area < 1:
+                raise InputError(
+                    f"{defect.path}: its defect type {kind.name!r} saturates at {kind.saturation_threshold} of its "
+                    f"{defect.area} pixel(s), which is 0 pixels (int(s * area), as MVTec LOCO's code), so its sPRO "
+                    f"is undefined: check that type's saturation_threshold in {DEFECTS_CONFIG_FILE}"
+                )
+            image.append(index)
+            positions.append(defect.positions)
+            saturation.append(area)
+    evaluations = {evaluation: (0, group) for group, evaluation in enumerate(SPRO_EVALUATIONS, start=1)}
+    return DefectSets(
+        np.array(image, dtype=np.int64), positions, np.array(saturation, dtype=np.int64), groups, evaluations
+    )
 
 
 def split_while_loading() -> Callable[[int, np.ndarray, np.ndarray], tuple[int, float]]:
@@ -387,6 +484,7 @@ def _compute_metrics(
     passes = needed_passes(options.metrics)
     # Only for the metrics asked for: an AUPRO limit integrated for nothing would cost time, not numbers.
     limits = tuple(options.aupro_limits) if uses_option(options.metrics, "aupro_limits") else ()
+    spro_limits = options.key_params()["spro_limits"]
     aupimo_result: AUPIMOResult | None = None
     pixel = None
     try:
@@ -410,7 +508,11 @@ def _compute_metrics(
             notes.extend(f"AUPIMO: {warning.message}" for warning in caught)
         if passes & {PIXEL_PASS, MOMENTS}:
             progress.stage("pixel metrics")
-            pixel = split_pixel_pass(split, limits, walk=PIXEL_PASS in passes, curves=PIXEL_PASS in passes)
+            walk = PIXEL_PASS in passes
+            defects = defect_sets(loaded, options.defects) if walk and spro_limits and options.defects else None
+            pixel = split_pixel_pass(
+                split, limits, walk=walk, curves=walk, defects=defects, spro_limits=spro_limits if defects else ()
+            )
         # The curves' full points and counts are dropped once decimated: only the rows are kept.
         curves = curve_rows(
             None if pixel is None else pixel.curves,
@@ -441,6 +543,7 @@ def _compute_metrics(
             None if operating is None else operating.headline,
             tuple(options.oracle_rates),
             options.ci_level,
+            spro_limits,
         )
         values = metric_values(options.metrics, results)
         replicates: dict[str, NDArray[np.float64]] = {}
@@ -497,7 +600,7 @@ def evaluate_category(
     notes: list[str] = []
     name = category_name(maps_root, category)
     keep = None if split_csv is None else split_filter(split_csv, name)
-    pairs = find_pairs(maps_root, masks_root, options.normal_dirs, keep=keep)
+    pairs = find_category_pairs(maps_root, masks_root, options, keep)
     progress.stage("loading maps and masks", total=len(pairs))
     # The budget bounds each file's decoded size too, read from its header: a decompression bomb is refused
     # before it is decoded.
@@ -508,6 +611,7 @@ def evaluate_category(
         before_maps=memory_guard(max_memory_bytes),
         max_decoded_bytes=max_memory_bytes,
         after_map=split_while_loading(),
+        defect_values=None if options.defects is None else set(options.defects.by_pixel_value),
     )
     if loaded.num_aspect_changed:
         notes.append(

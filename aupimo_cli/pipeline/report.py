@@ -236,14 +236,16 @@ def _cards(
     value_text: Any,
 ) -> list[ImageCard]:
     """Thumbnails of the images `indices` (image, map overlay, mask contour), read and drawn on threads."""
-    from ..io.discovery import find_pairs, image_key
+    from ..io.discovery import find_loco_pairs, find_pairs, image_key
     from ..io.loader import _find_image
+    from ..io.loco import is_loco_ground_truth, read_defect_masks
     from ..io.readers import read_map, read_mask
     from ..report.report_figures import data_uri, thumbnails
 
     if roots.maps is None or roots.masks is None:
         return [ImageCard(columns["path"][i], columns["defect"][i], value_text(i), []) for i in indices]
-    pairs = {pair.relpath: pair for pair in find_pairs(roots.maps, roots.masks, tuple(normal_dirs))}
+    finder = find_loco_pairs if is_loco_ground_truth(roots.masks) else find_pairs
+    pairs = {pair.relpath: pair for pair in finder(roots.maps, roots.masks, tuple(normal_dirs))}
     listings: dict[Path, dict[str, Path]] = {}
 
     def card(index: int) -> ImageCard:
@@ -253,7 +255,12 @@ def _cards(
             return ImageCard(path, columns["defect"][index], value_text(index), [])
         amap = read_map(pair.map_path)
         height, width = int(columns["height"][index]), int(columns["width"][index])
-        mask = read_mask(pair.mask_path) if pair.mask_path is not None else np.zeros((height, width), dtype=bool)
+        if pair.defect_mask_paths:  # MVTec LOCO: the union of the image's defects
+            mask = read_defect_masks(pair.defect_mask_paths)[0]
+        elif pair.mask_path is not None:
+            mask = read_mask(pair.mask_path)
+        else:
+            mask = np.zeros((height, width), dtype=bool)
         image = None
         if roots.images is not None:
             found = _find_image(roots.images, image_key(path), listings)

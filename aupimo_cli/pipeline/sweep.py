@@ -63,7 +63,7 @@ PAUSE_DIR_VARIABLE = "AUPIMO_TEST_PAUSE_DIR"
 @dataclass(frozen=True)
 class SweepDataset:
     """A dataset of the sweep: its name (the folder name under each model and under ``OUT/<model>/``), its root
-    (DATASET_ROOT of a benchmark) and its layout (``mvtec``, ``visa``, ``visa-raw``)."""
+    (DATASET_ROOT of a benchmark) and its layout (`benchmark.LAYOUTS`: ``mvtec``, ``visa``, ``mvtec-loco``...)."""
 
     name: str
     root: Path
