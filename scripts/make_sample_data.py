@@ -5,6 +5,7 @@
     sample_data/model_b/<category>/test/<defect>/<NNN>.tiff              model_a's maps plus noise
     sample_data/model_<x>/<category>/validation/good/<NNN>.tiff          validation maps of normal images
     sample_data/mvtec_ad2/, sample_data/model_ad2/                         a tiny MVTec AD 2-style object
+    sample_data/mvtec_loco/, sample_data/model_loco/                       a tiny MVTec LOCO-style category
 
 Each category has 10 good images and two defect types of 5 images, and a validation set of 20 normal images
 (as MVTec AD 2's), from which `aupimo calibrate` chooses the thresholds. model_b is model_a with Gaussian noise
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from aupimo_cli.synthetic import write_category
+from aupimo_cli.synthetic import write_category, write_loco_category
 
 CATEGORIES = {"gear": ("crack", "scratch"), "widget": ("dent", "hole")}
 NOISE_STD = 0.6
@@ -56,6 +57,9 @@ def main() -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tifffile.imwrite(target, noisy)
     write_mvtec_ad2(args.out)
+    # MVTec LOCO-style (its own seed, so the data above does not change): one mask per defect, defects_config.json.
+    write_loco_category(args.out / "mvtec_loco" / "splicer", args.out / "model_loco" / "splicer" / "test",
+                        counts=(8, 6, 6), mask_shape=(256, 320), map_shape=(64, 80), seed=2200)  # fmt: skip
     shutil.rmtree(args.out / ".staging")
     print(f"wrote {args.out}")
 

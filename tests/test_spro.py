@@ -279,3 +279,16 @@ def test_bad_loco_ground_truth_is_named_with_its_fix(loco, tmp_path):
     extra.mkdir()
     shutil.copy(defect, extra / "000.png")
     assert "have no anomaly map" in _evaluate_error(maps, masks, tmp_path / "o9")
+
+
+def test_the_readme_commands_run_on_the_shipped_loco_sample(tmp_path):
+    sample = Path(__file__).parent.parent / "sample_data"
+    maps, masks = sample / "model_loco" / "splicer" / "test", sample / "mvtec_loco" / "splicer" / "ground_truth"
+    code, _, stderr = invoke(app, "evaluate", maps, masks, "--out", tmp_path / "loco", "--quiet")
+    assert code == 0, stderr
+    summary = json.loads((tmp_path / "loco" / "summary.json").read_text())
+    assert 0 < summary["spro_05"] < 1 and summary["num_images"] == 20
+    code, _, stderr = invoke(app, "benchmark", sample / "model_loco", sample / "mvtec_loco", "--layout", "mvtec-loco",
+                             "--out", tmp_path / "all", "--quiet")  # fmt: skip
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "all" / "splicer" / "summary.json").read_text()) == summary

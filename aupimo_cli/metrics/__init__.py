@@ -40,6 +40,7 @@ from .precision import (
 )
 from .pro import aupro, aupro_key, pixel_metrics, pro_curve
 from .roc import image_auroc, pixel_auroc
+from .spro import saturation_area, spro
 
 __all__ = [
     "AUPIMOResult",
@@ -71,8 +72,10 @@ __all__ = [
     "pixel_metrics",
     "pro_at_threshold",
     "pro_curve",
+    "saturation_area",
     "score_statistics",
     "seg_f1",
+    "spro",
     "threshold_at_far",
     "threshold_at_frr",
 ]
