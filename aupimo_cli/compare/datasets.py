@@ -1,8 +1,8 @@
 """Which dataset each category belongs to, for the per-dataset rows of a comparison.
 
-MVTec AD's 15 and VisA's 12 categories are known by name; a category found in a dataset folder of the AUPIMO
-paper's layout (``mvtec``, ``visa``) or of a folder of benchmark folders takes that folder's dataset; any other
-needs ``--dataset-of CATEGORY=NAME``, and is otherwise in ``other``.
+MVTec AD's 15, VisA's 12 and MVTec LOCO AD's 5 categories are known by name; a category found in a dataset
+folder of the AUPIMO paper's layout (``mvtec``, ``visa``) or of a folder of benchmark folders takes that folder's
+dataset; any other needs ``--dataset-of CATEGORY=NAME``, and is otherwise in ``other``.
 """
 
 from __future__ import annotations
@@ -13,19 +13,25 @@ from ..errors import InputError
 
 MVTEC_AD = "MVTec AD"
 VISA = "VisA"
+MVTEC_LOCO = "MVTec LOCO AD"
 OTHER = "other"
 
 _MVTEC_AD_CATEGORIES = (
     "bottle cable capsule carpet grid hazelnut leather metal_nut pill screw tile toothbrush transistor wood zipper"
 )
 _VISA_CATEGORIES = "candle capsules cashew chewinggum fryum macaroni1 macaroni2 pcb1 pcb2 pcb3 pcb4 pipe_fryum"
+_MVTEC_LOCO_CATEGORIES = "breakfast_box juice_bottle pushpins screw_bag splicing_connectors"
 KNOWN_CATEGORIES: dict[str, str] = {
     **dict.fromkeys(_MVTEC_AD_CATEGORIES.split(), MVTEC_AD),
     **dict.fromkeys(_VISA_CATEGORIES.split(), VISA),
+    **dict.fromkeys(_MVTEC_LOCO_CATEGORIES.split(), MVTEC_LOCO),
 }
-"""MVTec AD's and VisA's categories, by name."""
+"""MVTec AD's, VisA's and MVTec LOCO AD's categories, by name."""
 
-FOLDER_NAMES: dict[str, str] = {"mvtec": MVTEC_AD, "mvtec_ad": MVTEC_AD, "mvtecad": MVTEC_AD, "visa": VISA}
+FOLDER_NAMES: dict[str, str] = {
+    "mvtec": MVTEC_AD, "mvtec_ad": MVTEC_AD, "mvtecad": MVTEC_AD, "visa": VISA,
+    "mvtec_loco": MVTEC_LOCO, "mvtec_loco_ad": MVTEC_LOCO, "loco": MVTEC_LOCO,
+}  # fmt: skip
 """Dataset folder names (any case) of the paper's layout and of common benchmark folders."""
 
 
@@ -58,6 +64,8 @@ def dataset_of(category: str, hint: str | None, given: Mapping[str, str]) -> str
     Examples:
         >>> dataset_of("bottle", None, {}), dataset_of("widget", "visa", {}), dataset_of("widget", None, {})
         ('MVTec AD', 'VisA', 'other')
+        >>> dataset_of("pushpins", None, {}), dataset_of("splicer", "mvtec_loco", {})
+        ('MVTec LOCO AD', 'MVTec LOCO AD')
     """
     if category in given:
         return given[category]
