@@ -194,3 +194,24 @@ def test_label_dtypes_and_input_left_untouched():
     assert delong_auroc(scores, labels.astype(np.float64)) == reference
     assert delong_auroc(scores.tolist(), labels.tolist()) == reference
     np.testing.assert_array_equal(scores, before)
+
+
+def test_midranks_equal_scipys_average_ranks_exactly():
+    from scipy.stats import rankdata
+
+    from aupimo_cli.metrics.delong import midranks
+
+    rng = np.random.default_rng(5)
+    for size in (1, 2, 7, 100, 1001):
+        for levels in (2, 5, None):
+            values = rng.normal(size=size) if levels is None else rng.integers(0, levels, size).astype(np.float64)
+            assert np.array_equal(midranks(values), rankdata(values, method="average"))
+
+
+def test_the_interval_quantile_is_scipys_norm_ppf_bit_for_bit():
+    from scipy.stats import norm
+
+    for level in (0.5, 0.8, 0.9, 0.95, 0.99, 0.999):
+        low, high = DeLongResult(0.5, 0.01, 0.1).interval(level)
+        z = float(norm.ppf(1 - (1 - level) / 2))
+        assert (low, high) == (max(0.0, 0.5 - z * 0.1), min(1.0, 0.5 + z * 0.1))

@@ -86,11 +86,29 @@ class DeLongResult:
         if isinstance(level, bool) or not (isinstance(level, int | float) and 0 < level < 1):
             msg = f"The confidence level must be in (0, 1), got {level!r}."
             raise MetricInputError(msg)
-        from scipy.stats import norm  # scipy.stats takes about a second to import: only when asked for
+        # scipy.stats.norm.ppf is scipy.special.ndtri, bit for bit; scipy.stats would take 0.5 s to import.
+        from scipy.special import ndtri
 
-        z = float(norm.ppf(1 - (1 - level) / 2))
+        z = float(ndtri(1 - (1 - level) / 2))
         half_width = z * self.std_error
         return max(0.0, self.auroc - half_width), min(1.0, self.auroc + half_width)
+
+
+def midranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """1-based ranks of `values` (N,), tied values sharing the mean of their ranks: exactly
+    ``scipy.stats.rankdata(values, method="average")`` (each mean is a whole or half number), without importing
+    scipy.stats (0.5 s).
+
+    >>> midranks(np.array([0.4, 0.1, 0.4, 0.8])).tolist()
+    [2.5, 1.0, 2.5, 4.0]
+    """
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], values.size]
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = np.repeat((starts + 1 + ends) / 2.0, ends - starts)
+    return ranks
 
 
 def delong_auroc(scores: ArrayLike, labels: ArrayLike) -> DeLongResult:
@@ -128,13 +146,11 @@ def delong_auroc(scores: ArrayLike, labels: ArrayLike) -> DeLongResult:
         )
         raise MetricInputError(msg)
 
-    from scipy.stats import rankdata  # scipy.stats takes about a second to import: only when asked for
-
     pos_scores = values[positive]
     neg_scores = values[~positive]
-    ranks_pooled: NDArray[np.float64] = np.asarray(rankdata(values, method="average"), dtype=np.float64)
-    ranks_pos: NDArray[np.float64] = np.asarray(rankdata(pos_scores, method="average"), dtype=np.float64)
-    ranks_neg: NDArray[np.float64] = np.asarray(rankdata(neg_scores, method="average"), dtype=np.float64)
+    ranks_pooled = midranks(values)
+    ranks_pos = midranks(pos_scores)
+    ranks_neg = midranks(neg_scores)
     pooled_pos = ranks_pooled[positive]
     pooled_neg = ranks_pooled[~positive]
 
