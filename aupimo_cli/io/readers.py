@@ -679,7 +679,10 @@ def read_mask(
         InputError: as `read_mask_values`, or a shape other than (H, W), (H, W, 1), (H, W, 3) or (H, W, 4).
     """
     image = read_mask_values(path, max_decoded_bytes, on_bytes)
-    if image.ndim == 2:
+    if image.ndim == 2 and image.dtype == np.uint8 and image.flags.c_contiguous and image.flags.writeable:
+        # In place, into the decoded bytes: no second array of the mask's size to allocate and fault in.
+        mask = np.not_equal(image, 0, out=image.view(np.bool_))
+    elif image.ndim == 2:
         mask = image != 0
     elif image.ndim == 3 and image.shape[2] in (3, 4):
         mask = np.any(image[:, :, :3] != 0, axis=2)

@@ -17,19 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._masks import MaskLike, tight_crop
 from .._memory import empty_array
 from ._inputs import MetricInputError, work_dtype
 
 if TYPE_CHECKING:
     from .curves import PixelCurves
     from .spro import DefectSets
-
-
-def _bounding_box(mask: NDArray[np.bool_]) -> tuple[slice, slice]:
-    """The smallest (rows, cols) slices holding every True pixel of a non-empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _label_regions(cropped_mask: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
@@ -45,25 +39,26 @@ def _label_regions(cropped_mask: NDArray[np.bool_]) -> tuple[NDArray[np.int32], 
     return np.asarray(labels, dtype=np.int32), int(num_labels) - 1
 
 
-def count_regions(mask: NDArray[np.bool_]) -> int:
-    """Number of 8-connected anomalous regions in one boolean mask (H, W); 0 for a normal mask."""
+def count_regions(mask: MaskLike) -> int:
+    """Number of 8-connected anomalous regions in one boolean mask (H, W), or its boxed form; 0 for a normal
+    mask."""
     if not mask.any():
         return 0
-    return _label_regions(mask[_bounding_box(mask)])[1]
+    return _label_regions(tight_crop(mask))[1]
 
 
-def region_weights(mask: NDArray[np.bool_]) -> tuple[NDArray[np.float64], int]:
+def region_weights(mask: MaskLike) -> tuple[NDArray[np.float64], int]:
     """PRO weight of each anomalous pixel of one non-empty mask, and the mask's number of regions.
 
     Args:
-        mask: boolean mask (H, W), True = anomalous, with at least one anomalous pixel.
+        mask: boolean mask (H, W), True = anomalous, with at least one anomalous pixel; or its boxed form.
 
     Returns:
         weights: float64 (number of anomalous pixels,), 1 / (size of the pixel's 8-connected region), in
             the row-major order of ``mask[mask]``;
         num_regions: number of 8-connected regions in the mask.
     """
-    cropped = mask[_bounding_box(mask)]
+    cropped = tight_crop(mask)
     labels, num_regions = _label_regions(cropped)
     region_labels = labels[cropped]
     sizes = np.bincount(region_labels, minlength=num_regions + 1)
@@ -174,13 +169,13 @@ class SplitScores:
     Attributes:
         normal: per image, (normal pixels,) scores, ascending.
         anomalous: per image, (anomalous pixels,) scores, in the row-major order of ``mask[mask]``.
-        masks: per image, the (H, W) boolean mask.
+        masks: per image, the (H, W) boolean mask, or its boxed form (`_masks.BoxedMask`) once split.
         image_scores: (N,) float64 maximum of each map.
     """
 
     normal: list[NDArray[Any]]
     anomalous: list[NDArray[Any]]
-    masks: list[NDArray[np.bool_]]
+    masks: list[MaskLike]
     image_scores: NDArray[np.float64]
 
 
@@ -249,7 +244,7 @@ def split_scores(
 def split_from_flats(
     flats: Sequence[NDArray[Any]],
     num_normal: Sequence[int],
-    masks: list[NDArray[np.bool_]],
+    masks: list[MaskLike],
     image_scores: NDArray[np.float64],
 ) -> SplitScores:
     """The `SplitScores` of images already reordered by `ImageSplitter.split_image` (e.g. while loading)."""

@@ -464,18 +464,31 @@ def curve_rows(
         ``roc``, ``pr``, ``pro``, one ``pimo`` per anomalous image in image order, ``pixel_histogram_normal``,
         ``pixel_histogram_anomalous``; those not computed left out.
     """
-    rows: list[CurveRows] = []
-    if pixel is not None:
-        rows.append(_decimated(ROC, *pixel.roc(), (0.0, 1.0)))
-        rows.append(_decimated(PR, *pixel.pr(), (0.0, 1.0)))
-        if pro_limit is not None:
-            rows.append(_decimated(PRO, *pixel.pro(pro_limit), (0.0, pro_limit)))
-    if pimo is not None:
-        for index, tprs in zip(pimo.image_indices, pimo.tprs, strict=True):
-            kept = decimate(pimo.shared_fpr, tprs, pimo.fpr_bounds, (0.0, 1.0), log_x=True)
-            rows.append(CurveRows(PIMO, paths[index], pimo.shared_fpr[kept], tprs[kept]))
-    if pixel is not None:
-        left_edges = pixel.histogram_edges[:-1]
-        rows.append(CurveRows(HISTOGRAM_NORMAL, None, left_edges, pixel.histogram_normal.astype(np.float64)))
-        rows.append(CurveRows(HISTOGRAM_ANOMALOUS, None, left_edges, pixel.histogram_anomalous.astype(np.float64)))
+    lines, histograms = pixel_curve_rows(pixel, pro_limit)
+    return [*lines, *pimo_curve_rows(pimo, paths), *histograms]
+
+
+def pixel_curve_rows(pixel: PixelCurves | None, pro_limit: float | None) -> tuple[list[CurveRows], list[CurveRows]]:
+    """The pixel pass's rows of `curve_rows`: (``roc``, ``pr`` and ``pro``; the two histograms)."""
+    if pixel is None:
+        return [], []
+    lines = [_decimated(ROC, *pixel.roc(), (0.0, 1.0)), _decimated(PR, *pixel.pr(), (0.0, 1.0))]
+    if pro_limit is not None:
+        lines.append(_decimated(PRO, *pixel.pro(pro_limit), (0.0, pro_limit)))
+    left_edges = pixel.histogram_edges[:-1]
+    histograms = [
+        CurveRows(HISTOGRAM_NORMAL, None, left_edges, pixel.histogram_normal.astype(np.float64)),
+        CurveRows(HISTOGRAM_ANOMALOUS, None, left_edges, pixel.histogram_anomalous.astype(np.float64)),
+    ]
+    return lines, histograms
+
+
+def pimo_curve_rows(pimo: PIMOCurves | None, paths: Sequence[str]) -> list[CurveRows]:
+    """The ``pimo`` rows of `curve_rows`, one per anomalous image in image order (none without AUPIMO)."""
+    if pimo is None:
+        return []
+    rows = []
+    for index, tprs in zip(pimo.image_indices, pimo.tprs, strict=True):
+        kept = decimate(pimo.shared_fpr, tprs, pimo.fpr_bounds, (0.0, 1.0), log_x=True)
+        rows.append(CurveRows(PIMO, paths[index], pimo.shared_fpr[kept], tprs[kept]))
     return rows

@@ -17,7 +17,7 @@ the share of defective parts accepted.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._masks import MaskLike
 from ._inputs import MapsLike, MasksLike, MetricInputError, validate_pair, validate_scores_labels
 from ._select_kernels import kth_smallest32
 
@@ -239,7 +240,7 @@ class PixelCounts:
 def pixel_counts_at(
     normal_sorted: list[NDArray[Any]],
     anomalous: list[NDArray[Any]],
-    masks: list[NDArray[np.bool_]],
+    masks: Sequence[MaskLike],
     threshold: float,
 ) -> PixelCounts:
     """`PixelCounts` from split scores (each image's normal scores sorted ascending, its anomalous scores in

@@ -408,6 +408,7 @@ def calibrate_folders(
         max_decoded_bytes=max_memory_bytes,
         after_map=split_while_loading(),
         default_shape=None if val_images is not None else default_shape,
+        compact_masks=True,
     )
     labels = np.array([int(mask.any()) for mask in loaded.masks], dtype=np.int32)
     split = split_from_flats(

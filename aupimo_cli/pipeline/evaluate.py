@@ -21,6 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import __version__
+from .._masks import mask_pixel_count
+from .._memory import release_free_memory
 from ..errors import InputError
 from ..io.discovery import DEFAULT_NORMAL_DIRS, ImagePair, find_loco_pairs, find_pairs, split_filter
 from ..io.loader import LoadedCategory, load_category
@@ -456,7 +458,7 @@ def _compute_metrics(
         decimated curves of the passes that ran (`metrics.curves.curve_rows`)).
     """
     from ..metrics._pass import split_from_flats, split_pixel_pass
-    from ..metrics.curves import curve_rows
+    from ..metrics.curves import pimo_curve_rows, pixel_curve_rows
     from ..metrics.pimo import aupimo_of_values
 
     num_anomalous = int(labels.sum())
@@ -487,6 +489,7 @@ def _compute_metrics(
     spro_limits = options.key_params()["spro_limits"]
     aupimo_result: AUPIMOResult | None = None
     pixel = None
+    pimo_rows: list[CurveRows] = []
     try:
         if AUPIMO_PASS in passes:
             progress.stage("AUPIMO")
@@ -506,6 +509,9 @@ def _compute_metrics(
                     keep_curves=True,
                 )
             notes.extend(f"AUPIMO: {warning.message}" for warning in caught)
+            # Decimated now, so that the full PIMO curves are freed before the pixel pass's peak of memory.
+            pimo_rows = pimo_curve_rows(aupimo_result.curves, [pair.relpath for pair in loaded.pairs])
+            aupimo_result = dataclasses.replace(aupimo_result, curves=None)
         if passes & {PIXEL_PASS, MOMENTS}:
             progress.stage("pixel metrics")
             walk = PIXEL_PASS in passes
@@ -513,17 +519,12 @@ def _compute_metrics(
             pixel = split_pixel_pass(
                 split, limits, walk=walk, curves=walk, defects=defects, spro_limits=spro_limits if defects else ()
             )
-        # The curves' full points and counts are dropped once decimated: only the rows are kept.
-        curves = curve_rows(
-            None if pixel is None else pixel.curves,
-            max(limits) if limits else None,
-            None if aupimo_result is None else aupimo_result.curves,
-            [pair.relpath for pair in loaded.pairs],
-        )
+        # The curves' full points and counts are dropped once decimated: only the rows are kept, in the order of
+        # `curves.curve_rows`.
+        lines, histograms = pixel_curve_rows(None if pixel is None else pixel.curves, max(limits) if limits else None)
+        curves = [*lines, *pimo_rows, *histograms]
         if pixel is not None:
             pixel = dataclasses.replace(pixel, curves=None)
-        if aupimo_result is not None:
-            aupimo_result = dataclasses.replace(aupimo_result, curves=None)
         operating = None
         if options.thresholds is not None:
             progress.stage("operating points")
@@ -612,7 +613,9 @@ def evaluate_category(
         max_decoded_bytes=max_memory_bytes,
         after_map=split_while_loading(),
         defect_values=None if options.defects is None else set(options.defects.by_pixel_value),
+        compact_masks=True,
     )
+    release_free_memory()
     if loaded.num_aspect_changed:
         notes.append(
             f"{loaded.num_aspect_changed} map(s) have another aspect ratio than their mask and were resized "
@@ -642,7 +645,7 @@ def evaluate_category(
         PER_IMAGE_AUPIMO: [None] * len(labels)
         if aupimos is None
         else [None if math.isnan(v) else float(v) for v in aupimos],
-        "mask_pixels": [int(np.count_nonzero(mask)) for mask in loaded.masks],
+        "mask_pixels": [mask_pixel_count(mask) for mask in loaded.masks],
         "num_regions": [count_regions(mask) for mask in loaded.masks],
         "height": [int(mask.shape[0]) for mask in loaded.masks],
         "width": [int(mask.shape[1]) for mask in loaded.masks],
