@@ -18,7 +18,7 @@ from aupimo_cli.cli import app
 from aupimo_cli.metrics._pass import pixel_pass, split_pixel_pass, split_scores
 from aupimo_cli.metrics.curves import PixelCurves, curve_rows, decimate
 from aupimo_cli.metrics.pimo import aupimo
-from aupimo_cli.report.writers import CURVES_SCHEMA, write_curves
+from aupimo_cli.report.writers import curves_schema, write_curves
 from aupimo_cli.synthetic import synthetic_category, write_category
 
 from .conftest import invoke
@@ -347,7 +347,7 @@ def test_curve_rows_order_and_omissions(pixel_case, pimo_case):
 def test_write_curves_with_no_curve_writes_the_schema(tmp_path):
     write_curves(tmp_path, [])
     table = pq.read_table(tmp_path / "curves.parquet")
-    assert table.schema.equals(CURVES_SCHEMA) and table.num_rows == 0
+    assert table.schema.equals(curves_schema()) and table.num_rows == 0
 
 
 def test_split_pixel_pass_without_walk_has_no_curves():
@@ -406,4 +406,4 @@ def test_curves_of_metrics_left_out_are_omitted(category, tmp_path):
                              *SMALL)  # fmt: skip
     assert code == 0, stderr
     table = pq.read_table(tmp_path / "image" / "curves.parquet")
-    assert table.num_rows == 0 and table.schema.equals(CURVES_SCHEMA)
+    assert table.num_rows == 0 and table.schema.equals(curves_schema())

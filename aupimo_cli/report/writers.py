@@ -8,6 +8,7 @@ reference's bare ``NaN`` tokens so that the AUPIMO paper's and anomalib's reader
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -16,41 +17,50 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..metrics.registry import METRICS, PER_IMAGE_AUPIMO
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from ..metrics.curves import CurveRows
 
-PER_IMAGE_SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("defect", pa.string()),
-        ("label", pa.int8()),
-        ("image_score", pa.float64()),
-        (PER_IMAGE_AUPIMO, pa.float64()),
-        ("mask_pixels", pa.int64()),
-        ("num_regions", pa.int32()),
-        ("height", pa.int32()),
-        ("width", pa.int32()),
-        # At the validation thresholds (null without them): score >= the hard threshold, the line's decision
-        # (reject, review or accept), and the IoU of the predicted and true anomalous pixels (anomalous images).
-        ("rejected", pa.int8()),
-        ("decision", pa.string()),
-        ("iou", pa.float64()),
-    ]
-)
+
+# pyarrow is imported when a parquet file is written, after the metrics' peak of memory (it holds 36 MB).
+@functools.cache
+def per_image_schema() -> pa.Schema:
+    """The columns of ``per_image.parquet``."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("defect", pa.string()),
+            ("label", pa.int8()),
+            ("image_score", pa.float64()),
+            (PER_IMAGE_AUPIMO, pa.float64()),
+            ("mask_pixels", pa.int64()),
+            ("num_regions", pa.int32()),
+            ("height", pa.int32()),
+            ("width", pa.int32()),
+            # At the validation thresholds (null without them): score >= the hard threshold, the line's decision
+            # (reject, review or accept), and the IoU of the predicted and true anomalous pixels (anomalous images).
+            ("rejected", pa.int8()),
+            ("decision", pa.string()),
+            ("iou", pa.float64()),
+        ]
+    )
+
+
 OPERATING_COLUMNS = tuple(METRICS["operating_points"].per_image_columns)
-CURVES_SCHEMA = pa.schema(
-    [
-        ("curve", pa.string()),
-        ("image", pa.string()),
-        ("x", pa.float64()),
-        ("y", pa.float64()),
-    ]
-)
+
+
+@functools.cache
+def curves_schema() -> pa.Schema:
+    """The columns of ``curves.parquet``."""
+    import pyarrow as pa
+
+    return pa.schema([("curve", pa.string()), ("image", pa.string()), ("x", pa.float64()), ("y", pa.float64())])
 
 
 def strict(value: Any) -> Any:
@@ -97,26 +107,33 @@ def write_metric_files(
 
 
 def write_per_image(folder: Path, columns: Mapping[str, Sequence[Any]]) -> None:
-    """``per_image.parquet``: one row per image, the columns of `PER_IMAGE_SCHEMA`, no pandas metadata; the
+    """``per_image.parquet``: one row per image, the columns of `per_image_schema`, no pandas metadata; the
     operating points' columns (``rejected``, ``decision``, ``iou``) are null when absent from `columns`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = per_image_schema()
     rows = len(columns["path"])
     table = pa.table(
         {
             name: pa.array(
                 columns[name] if name in columns or name not in OPERATING_COLUMNS else [None] * rows,
-                type=PER_IMAGE_SCHEMA.field(name).type,
+                type=schema.field(name).type,
             )
-            for name in PER_IMAGE_SCHEMA.names
+            for name in schema.names
         },
-        schema=PER_IMAGE_SCHEMA,
+        schema=schema,
     )
     pq.write_table(table, folder / "per_image.parquet", compression="zstd")
 
 
 def write_curves(folder: Path, curves: Sequence[CurveRows]) -> None:
-    """``curves.parquet``: the curves to draw, in long format (`CURVES_SCHEMA`): one row per point, ``curve``
+    """``curves.parquet``: the curves to draw, in long format (`curves_schema`): one row per point, ``curve``
     naming the curve, ``image`` the image of a ``pimo`` curve (null for the others), ``x`` and ``y``; the curves
     one after the other, in the order given (`metrics.curves.curve_rows`). With no curve, the columns and no row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     lengths = [block.x.size for block in curves]
     names = np.repeat(np.array([block.curve for block in curves], dtype=object), lengths)
     images = np.repeat(np.array([block.image for block in curves], dtype=object), lengths)
@@ -127,7 +144,7 @@ def write_curves(folder: Path, curves: Sequence[CurveRows]) -> None:
             "x": pa.array(np.concatenate([block.x for block in curves] or [np.empty(0)]), type=pa.float64()),
             "y": pa.array(np.concatenate([block.y for block in curves] or [np.empty(0)]), type=pa.float64()),
         },
-        schema=CURVES_SCHEMA,
+        schema=curves_schema(),
     )
     pq.write_table(table, folder / "curves.parquet", compression="zstd")
 
@@ -135,6 +152,9 @@ def write_curves(folder: Path, curves: Sequence[CurveRows]) -> None:
 def write_replicates(folder: Path, replicates: Mapping[str, Any]) -> None:
     """``bootstrap.parquet``: one row per bootstrap replicate (``replicate`` 0..B-1), one float64 column per
     bootstrapped summary key, in summary order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     size = len(next(iter(replicates.values())))
     columns = {"replicate": pa.array(range(size), type=pa.int32())}
     columns.update({key: pa.array(values, type=pa.float64()) for key, values in replicates.items()})
