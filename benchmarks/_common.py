@@ -61,10 +61,11 @@ def gib(num_bytes: float) -> str:
     return f"{num_bytes / 2**30:.2f} GiB"
 
 
-def run_child(command: list[str]) -> tuple[float, float]:
-    """Run `command`; returns (wall seconds, peak RSS of that child alone in GiB)."""
+def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run `command` (with `env` as its environment, if given); returns (wall seconds, peak RSS of that child
+    alone in GiB)."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:

@@ -20,7 +20,11 @@ bytes at full resolution), the ratio of the medians evaluate / load-only and the
 It also times ``aupimo --help`` and the cold start: ``evaluate`` on the sample data right after the numba
 cache is deleted, as in a fresh venv, against the same run warm.
 
-    .venv/bin/python benchmarks/bench_evaluate.py [--cases screw,visa] [--dir bench_out] [--repeat 3]
+With ``--baseline DIR`` (a checkout of another version, e.g. ``git worktree add /tmp/old <commit>``), each round
+also runs that version's ``aupimo evaluate`` (``PYTHONPATH=DIR``), interleaved with the others, and prints its
+median and the ratio of the two versions.
+
+    .venv/bin/python benchmarks/bench_evaluate.py [--cases screw,visa] [--dir bench_out] [--repeat 3] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def clear_numba_cache() -> int:
     return len(files)
 
 
-def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
+def bench_case(name: str, root: Path, aupimo: str, repeat: int, baseline: Path | None = None) -> None:
     spec = CASES[name]
     folder = root / name
     if not (folder / "maps").is_dir():
@@ -85,9 +89,14 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
     subprocess.run(with_thresholds, check=True, stdout=subprocess.DEVNULL)
     bootstrapped = [*evaluate, "--bootstrap", "1000"]
     subprocess.run(bootstrapped, check=True, stdout=subprocess.DEVNULL)
-    loads, evaluates, operating, intervals = [], [], [], []
+    baseline_env = None if baseline is None else {**os.environ, "PYTHONPATH": str(baseline.resolve())}
+    if baseline_env is not None:
+        subprocess.run(evaluate, check=True, stdout=subprocess.DEVNULL, env=baseline_env)  # its numba cache
+    loads, evaluates, operating, intervals, baselines = [], [], [], [], []
     for _ in range(repeat):  # interleaved, so that a slow spell of the machine hits all alike
         loads.append(run_child(load_only))
+        if baseline_env is not None:
+            baselines.append(run_child(evaluate, baseline_env))
         evaluates.append(run_child(evaluate))
         operating.append(run_child(with_thresholds))
         intervals.append(run_child(bootstrapped))
@@ -112,6 +121,12 @@ def bench_case(name: str, root: Path, aupimo: str, repeat: int) -> None:
     evaluate_runs = " ".join(f"{t:.2f}" for t, _ in evaluates)
     operating_runs = " ".join(f"{t:.2f}" for t, _ in operating)
     print(f"ratio evaluate / load-only: {evaluate_s / load_s:.2f}x  (runs: load {load_runs}; evaluate {evaluate_runs})")
+    if baselines:
+        base_s, base_rss = (statistics.median(values) for values in zip(*baselines, strict=True))
+        base_runs = " ".join(f"{t:.2f}" for t, _ in baselines)
+        print(f"baseline {baseline}: evaluate {base_s:.2f} s ({base_s / load_s:.2f}x load-only; runs {base_runs}), "
+              f"peak RSS {base_rss:.2f} GiB ({base_rss / maps_gib:.2f}x the maps); this version / baseline: "
+              f"{evaluate_s / base_s:.3f}x")  # fmt: skip
     print(f"ratio evaluate --thresholds / evaluate: {operating_s / evaluate_s:.3f}x  (runs: {operating_runs})")
     interval_runs = " ".join(f"{t:.2f}" for t, _ in intervals)
     print(
@@ -141,11 +156,12 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("bench_out"))
     parser.add_argument("--cases", default="screw,visa")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, default=None, help="another checkout to time side by side")
     args = parser.parse_args()
     aupimo = str(Path(sys.executable).parent / "aupimo")
     print(f"cores: {os.cpu_count()}, RAM: {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
     for name in args.cases.split(","):
-        bench_case(name, args.dir, aupimo, args.repeat)
+        bench_case(name, args.dir, aupimo, args.repeat, args.baseline)
     bench_start(aupimo, args.dir)
 
 

@@ -366,3 +366,27 @@ def test_score_statistics_of_the_cli_equal_numpy_on_the_loaded_maps(reference_ru
     }
     for key, value in expected.items():
         assert summary[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+
+
+def test_the_console_script_exits_with_the_commands_code_and_its_files_written(tmp_path):
+    """`main` ends the process without the interpreter's teardown: the exit code and the files must be intact."""
+    import sys
+
+    from aupimo_cli.synthetic import write_category
+
+    write_category(tmp_path / "cat", {"crack": 3}, num_normal=3, mask_shape=(40, 40), map_shape=(20, 20), seed=2)
+    run = [sys.executable, "-c", "import sys; from aupimo_cli.cli import main; sys.argv[0] = 'aupimo'; main()"]
+    maps, masks = tmp_path / "cat" / "maps", tmp_path / "cat" / "masks"
+    done = subprocess.run([*run, "evaluate", maps, masks, "--out", tmp_path / "out", "--fpr-bounds", "1e-3,1e-2",
+                           "--json", "--quiet"], capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == json.loads((tmp_path / "out" / "summary.json").read_text())
+    code, _, stderr = invoke(app, "check", tmp_path / "out")
+    assert code == 0, stderr
+    bad = subprocess.run([*run, "evaluate", maps, tmp_path / "missing", "--out", tmp_path / "o2"], capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "o2").exists()
+    gated = [*run, "evaluate", maps, masks, "--out", tmp_path / "o3", "--fpr-bounds", "1e-3,1e-2", "--fail-under",
+             "pixel_auroc=1.01", "--quiet"]  # fmt: skip
+    gate = subprocess.run(gated, capture_output=True, text=True, check=False)
+    assert gate.returncode == 4 and (tmp_path / "o3" / "summary.json").is_file()

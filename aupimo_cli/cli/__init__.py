@@ -6,6 +6,9 @@ commands so that ``aupimo --help`` starts fast.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -66,8 +69,27 @@ app.command(cls=AupimoCommand, name="metrics")(metrics_command)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Once the command has returned, with every file it wrote closed and renamed into place and every pool and
+    cluster it started shut down, the process ends without the interpreter's teardown (``os._exit``): numba's
+    and pyarrow's finalizers make that teardown take 0.3 s, 6% of evaluating a category, for nothing. An
+    exception other than the exit itself (an internal error) takes the usual way out, with its traceback.
+    """
+    try:
+        app()
+        code: object = 0
+    except SystemExit as stop:
+        code = stop.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): the message on stderr, exit status 1
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can reach it
+            stream.flush()
+    os._exit(code)
 
 
 __all__ = ["app", "main"]
