@@ -15,6 +15,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+def _bounding_box(mask: NDArray[np.bool_]) -> tuple[slice, slice] | None:
+    """The smallest (rows, columns) slices holding every True pixel of a 2-D mask; None for an all-False one."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
 @dataclass(frozen=True)
 class BoxedMask:
     """A boolean mask of `shape` (H, W) whose True pixels all lie in `crop`, the tight crop of its bounding box at
@@ -38,12 +47,11 @@ class BoxedMask:
     def of(cls, mask: NDArray[np.bool_]) -> BoxedMask:
         """The boxed form of a 2-D boolean mask (a copy of its bounding box)."""
         shape = (int(mask.shape[0]), int(mask.shape[1]))
-        rows = np.flatnonzero(mask.any(axis=1))
-        if rows.size == 0:
+        box = _bounding_box(mask)
+        if box is None:
             return cls(shape, 0, 0, np.zeros((0, 0), dtype=bool))
-        cols = np.flatnonzero(mask.any(axis=0))
-        crop = np.array(mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], dtype=bool, order="C")
-        return cls(shape, int(rows[0]), int(cols[0]), crop)
+        rows, cols = box
+        return cls(shape, int(rows.start), int(cols.start), np.array(mask[rows, cols], dtype=bool, order="C"))
 
     def any(self) -> bool:
         """Whether the mask has an anomalous pixel (the crop is tight, so it is not empty then)."""
@@ -64,9 +72,9 @@ def tight_crop(mask: MaskLike) -> NDArray[np.bool_]:
     """The crop of a non-empty mask's bounding box: all its True pixels, in their row-major order."""
     if isinstance(mask, BoxedMask):
         return mask.crop
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    box = _bounding_box(mask)
+    assert box is not None, "tight_crop needs a mask with an anomalous pixel"
+    return mask[box]
 
 
 def mask_pixel_count(mask: MaskLike) -> int:

@@ -321,6 +321,25 @@ def _pair(
     return pairs
 
 
+def _maps_by_key(maps_root: Path, content: str, fix: str) -> dict[str, list[str]]:
+    """The maps under `maps_root` grouped by image key, one file each.
+
+    Raises:
+        InputError: the folder is missing (it should hold `content`), holds no map (pass `fix`), or two maps of
+            one image differ only in extension.
+    """
+    _check_root(maps_root, "MAPS", content)
+    map_files, _ = _walk(maps_root, MAP_EXTENSIONS)
+    if not map_files:
+        raise InputError(
+            f"no anomaly maps found in {maps_root} (looked recursively for {', '.join(MAP_EXTENSIONS)} files): pass "
+            f"{fix}"
+        )
+    by_key = _group_by_key(map_files)
+    _refuse_ambiguous(by_key, maps_root, "map")
+    return by_key
+
+
 def find_loco_pairs(
     maps_root: Path,
     masks_root: Path,
@@ -348,16 +367,12 @@ def find_loco_pairs(
             `anomaly_dirs` or without its folder of masks; a folder of masks without its map.
     """
     maps_root, masks_root = Path(maps_root), Path(masks_root)
-    _check_root(maps_root, "MAPS", "anomaly maps (<type>/<id>.tiff, mirroring MVTec LOCO's test folder)")
     _check_root(masks_root, "MASKS", "MVTec LOCO ground truth (<type>/<id>/<k>.png, one PNG per defect)")
-    map_files, _ = _walk(maps_root, MAP_EXTENSIONS)
-    if not map_files:
-        raise InputError(
-            f"no anomaly maps found in {maps_root} (looked recursively for {', '.join(MAP_EXTENSIONS)} files): pass "
-            "the folder that mirrors the category's test folder, MAPS/<type>/<id>.<ext>"
-        )
-    maps_by_key = _group_by_key(map_files)
-    _refuse_ambiguous(maps_by_key, maps_root, "map")
+    maps_by_key = _maps_by_key(
+        maps_root,
+        "anomaly maps (<type>/<id>.tiff, mirroring MVTec LOCO's test folder)",
+        "the folder that mirrors the category's test folder, MAPS/<type>/<id>.<ext>",
+    )
     mask_files, _ = _walk(masks_root, (".png",))
     folders: dict[str, list[str]] = {}
     loose = []
@@ -522,15 +537,7 @@ def find_normal_maps(maps_root: Path) -> list[ImagePair]:
         InputError: the folder is missing or holds no map, or two maps of one image differ only in extension.
     """
     maps_root = Path(maps_root)
-    _check_root(maps_root, "MAPS", "anomaly maps (<name>.tiff, ...)")
-    map_files, _ = _walk(maps_root, MAP_EXTENSIONS)
-    if not map_files:
-        raise InputError(
-            f"no anomaly maps found in {maps_root} (looked recursively for {', '.join(MAP_EXTENSIONS)} files): pass "
-            "the folder of the validation maps"
-        )
-    by_key = _group_by_key(map_files)
-    _refuse_ambiguous(by_key, maps_root, "map")
+    by_key = _maps_by_key(maps_root, "anomaly maps (<name>.tiff, ...)", "the folder of the validation maps")
     root_name = Path(os.path.abspath(maps_root)).name
     pairs = []
     for key, (relpath,) in sorted(by_key.items(), key=lambda item: item[1][0]):
